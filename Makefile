@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make serve` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: serve test lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[spark]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.serve-installed
+
+serve: $(VENV)/.serve-installed
+	$(BIN)/mrsjobs serve
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+unit: $(VENV)/.dev-installed
+	$(BIN)/pytest tests/unit
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/kill.py
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) var

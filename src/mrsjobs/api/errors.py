@@ -1,0 +1,83 @@
+"""The one place where errors become HTTP responses, and the request-id header."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ClusterNotFound, InvalidParameter, MrsError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(exc: MrsError) -> JSONResponse:
+    body = {"error_code": exc.code, "error_msg": exc.message}
+    if isinstance(exc, ClusterNotFound):
+        # Some clients look for the camelCase keys on this error.
+        body |= {"errorCode": exc.code, "errorMsg": exc.message}
+    return JSONResponse(body, status_code=exc.status)
+
+
+async def _mrs_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MrsError)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    err = exc.errors()[0]
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query")]
+    field = ".".join(loc) or "body"
+    problem = "is not valid JSON" if err.get("type") == "json_invalid" else str(err.get("msg"))
+    return error_response(InvalidParameter(field, problem))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = "APIGW.0101" if exc.status_code in (404, 405) else str(exc.status_code)
+    body = {"error_code": code, "error_msg": str(exc.detail)}
+    return JSONResponse(body, status_code=exc.status_code)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(MrsError, _mrs_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(RequestIdMiddleware)
+
+
+class RequestIdMiddleware:
+    """Adds ``X-Request-Id`` to every response, errors included (clients log it), and
+    turns an unexpected exception into a 500 MRS envelope instead of a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex.encode()
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            if started:
+                raise
+            await error_response(MrsError())(scope, receive, send_with_id)

@@ -1,0 +1,51 @@
+"""Opening a data directory: the store, the default project and cluster, the instance id."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from .domain import Component
+from .settings import Settings
+from .store import Store
+
+DEFAULT_COMPONENTS = (Component.HADOOP, Component.SPARK, Component.HIVE)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    project_id: str
+    cluster_id: str
+    created: bool
+
+
+def open_store(settings: Settings) -> Store:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.db_url)
+    store.migrate()
+    return store
+
+
+def ensure_defaults(store: Store) -> Defaults:
+    """The first project and its first cluster, created on first start."""
+    projects = store.project_ids()
+    created = not projects
+    if created:
+        project_id = uuid.uuid4().hex
+        store.ensure_project(project_id, "default")
+    else:
+        project_id = projects[0]
+    clusters = store.clusters(project_id)
+    if clusters:
+        return Defaults(project_id, clusters[0].id, created)
+    cluster = store.add_cluster(project_id, "local", DEFAULT_COMPONENTS, str(uuid.uuid4()))
+    return Defaults(project_id, cluster.id, True)
+
+
+def instance_id(settings: Settings) -> str:
+    """A stable name for the supervisor of this data directory: it owns the jobs it
+    launched, and a restarted service finds them again under the same name."""
+    path = settings.data_dir / "instance-id"
+    if not path.exists():
+        path.write_text(uuid.uuid4().hex + "\n")
+    return path.read_text().strip()

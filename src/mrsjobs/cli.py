@@ -1,0 +1,215 @@
+"""The ``mrsjobs`` command: ``serve``, operator commands, and a small API client."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from .bootstrap import ensure_defaults, open_store
+from .service import JobService
+from .settings import Settings
+
+err = Console(stderr=True)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    given = {k: v for k, v in (("host", getattr(args, "host", None)),
+                               ("port", getattr(args, "port", None)),
+                               ("data_dir", getattr(args, "data_dir", None)))
+             if v is not None}
+    return Settings(**given)
+
+
+def _first_call_help(settings: Settings, project_id: str, cluster_id: str) -> str:
+    url = f"http://{settings.host}:{settings.port}"
+    data = f" --data-dir {settings.data_dir}" if settings.data_dir != Path("var") else ""
+    return (
+        f"project id : {project_id}\n"
+        f"cluster id : {cluster_id}\n"
+        f"API        : {url}\n"
+        f"token      : TOKEN=$(mrsjobs token create{data} --project {project_id} --user $USER)\n"
+        f"first call : curl -H \"X-Auth-Token: $TOKEN\" "
+        f"{url}/v2/{project_id}/clusters/{cluster_id}/job-executions"
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .api.app import create_app
+
+    settings = _settings(args)
+    store = open_store(settings)
+    defaults = ensure_defaults(store)
+    store.close()
+    title = "first start: " if defaults.created else ""
+    err.print(f"[bold]mrsjobs[/bold] {title}serving data directory {settings.data_dir}")
+    err.print(_first_call_help(settings, defaults.project_id, defaults.cluster_id),
+              highlight=False)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=args.log_level, access_log=False)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = open_store(settings)
+    ensure_defaults(store)
+    if store.ensure_project(args.project, args.project):
+        err.print(f"created project {args.project}")
+    token = JobService(store, frozenset()).issue_token(args.project, args.user)
+    store.close()
+    print(token)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = open_store(settings)
+    defaults = ensure_defaults(store)
+    store.close()
+    info = {"project_id": defaults.project_id, "cluster_id": defaults.cluster_id,
+            "data_dir": str(settings.data_dir),
+            "endpoint": f"http://{settings.host}:{settings.port}"}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for key, value in info.items():
+            print(f"{key:11}: {value}")
+    return 0
+
+
+# -- client commands ----------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> tuple[Any, str]:
+    import httpx
+
+    token = args.token or os.environ.get("MRSJOBS_TOKEN")
+    if not token:
+        raise SystemExit("mrsjobs: give --token or set MRSJOBS_TOKEN")
+    client = httpx.Client(base_url=args.endpoint, headers={"X-Auth-Token": token}, timeout=30)
+    return client, f"/v2/{args.project}/clusters/{args.cluster}/job-executions"
+
+
+def _print_response(resp: Any) -> int:
+    if resp.content:
+        print(json.dumps(resp.json(), indent=2))
+    return 0 if resp.status_code < 400 else 1
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    client, path = _client(args)
+    body = {"job_type": args.type, "job_name": args.name, "arguments": args.arguments,
+            "properties": dict(p.split("=", 1) for p in args.prop)}
+    return _print_response(client.post(path, json=body))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    client, path = _client(args)
+    params = {k: v for k, v in (("job_state", args.state), ("limit", str(args.limit))) if v}
+    return _print_response(client.get(path, params=params))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    client, path = _client(args)
+    return _print_response(client.get(f"{path}/{args.job_id}"))
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    client, path = _client(args)
+    resp = client.post(f"{path}/{args.job_id}/kill")
+    if resp.status_code == 202:
+        print(f"kill requested for {args.job_id}")
+        return 0
+    return _print_response(resp)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    run_dir = _settings(args).runs_dir / args.job_id
+    path = run_dir / ("stderr.log" if args.stderr else "stdout.log")
+    if not path.exists():
+        err.print(f"no log for job {args.job_id} in {run_dir}")
+        return 1
+    sys.stdout.write(path.read_text(errors="replace"))
+    return 0
+
+
+def _data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help="state directory (env MRSJOBS_DATA_DIR)")
+
+
+def _api(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint", default=os.environ.get("MRSJOBS_ENDPOINT",
+                                                         "http://127.0.0.1:9529"))
+    p.add_argument("--token", help="X-Auth-Token (env MRSJOBS_TOKEN)")
+    p.add_argument("--project", required=True)
+    p.add_argument("--cluster", required=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="mrsjobs", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the API and the local cluster")
+    p.add_argument("--host", help="bind address (env MRSJOBS_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env MRSJOBS_PORT, default 9529)")
+    p.add_argument("--log-level", default="info")
+    _data_dir(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("token", help="manage API tokens")
+    tsub = p.add_subparsers(dest="action", required=True)
+    t = tsub.add_parser("create", help="issue a token and print it on stdout")
+    t.add_argument("--project", required=True)
+    t.add_argument("--user", required=True)
+    _data_dir(t)
+    t.set_defaults(func=cmd_token_create)
+
+    p = sub.add_parser("info", help="the default project and cluster ids")
+    p.add_argument("--json", action="store_true")
+    _data_dir(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("submit", help="submit a job")
+    _api(p)
+    p.add_argument("--type", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--prop", action="append", default=[], metavar="K=V")
+    p.add_argument("arguments", nargs="*")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("list", help="list jobs")
+    _api(p)
+    p.add_argument("--state")
+    p.add_argument("--limit", type=int, default=10)
+    p.set_defaults(func=cmd_list)
+
+    for name, func in (("show", cmd_show), ("kill", cmd_kill)):
+        p = sub.add_parser(name, help=f"{name} a job")
+        _api(p)
+        p.add_argument("job_id")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("logs", help="print a job's stdout (or --stderr)")
+    _data_dir(p)
+    p.add_argument("--stderr", action="store_true")
+    p.add_argument("job_id")
+    p.set_defaults(func=cmd_logs)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

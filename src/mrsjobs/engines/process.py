@@ -1,0 +1,215 @@
+"""Runs jobs as process trees on this host, through the detached shim in ``shim.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..domain import ExitStatus
+from .base import Handle, LaunchFailed, LaunchSpec
+
+SHIM = Path(__file__).with_name("shim.py")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data
+
+
+def process_alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie (a zombie has already ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+def group_alive(pgid: int) -> bool:
+    """True if any live (non-zombie) process is still in the process group."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        tail = stat[stat.rindex(")") + 2:].split()
+        if int(tail[2]) == pgid and tail[0] not in "ZX":
+            return True
+    return False
+
+
+class ProcessEngine:
+    """Each job runs under its own shim, forked by one long-lived zygote process.
+
+    Start and end are reported on the zygote's stdout for speed, and recorded in
+    the job's run directory for durability; :meth:`wait` falls back to the files
+    when the pipe is gone (a shim started by an earlier service).
+    """
+
+    def __init__(self, python: str = sys.executable, poll_interval_s: float = 1.0) -> None:
+        self.python = python
+        self.poll_interval_s = poll_interval_s
+        self._zygote: subprocess.Popen[bytes] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._buffer = b""
+        self._launching: dict[str, asyncio.Future[Handle]] = {}
+        self._waiting: dict[str, asyncio.Future[ExitStatus]] = {}
+        self._exited: dict[str, ExitStatus] = {}
+
+    # -- the zygote -----------------------------------------------------------------
+
+    def _ensure_zygote(self) -> subprocess.Popen[bytes]:
+        if self._zygote is not None and self._zygote.poll() is None:
+            return self._zygote
+        self._loop = asyncio.get_running_loop()
+        if self._zygote is not None and self._zygote.stdout is not None:
+            self._loop.remove_reader(self._zygote.stdout.fileno())
+        zygote = subprocess.Popen(
+            [self.python, "-I", "-S", str(SHIM)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+        )
+        assert zygote.stdout is not None
+        os.set_blocking(zygote.stdout.fileno(), False)
+        self._loop.add_reader(zygote.stdout.fileno(), self._on_readable, zygote)
+        self._zygote = zygote
+        self._buffer = b""
+        return zygote
+
+    def _on_readable(self, zygote: subprocess.Popen[bytes]) -> None:
+        assert zygote.stdout is not None
+        try:
+            data = os.read(zygote.stdout.fileno(), 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:
+            # Zygote gone: shims already started still write their records to disk.
+            if self._loop is not None:
+                self._loop.remove_reader(zygote.stdout.fileno())
+            return
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if line:
+                self._on_event(json.loads(line))
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        job = event["job"]
+        kind = event["event"]
+        if kind == "exited":
+            status = ExitStatus(event["exit_code"], event["signal"], event["ended_ms"])
+            waiter = self._waiting.pop(job, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(status)
+            else:
+                self._exited[job] = status
+            return
+        fut = self._launching.pop(job, None)
+        if fut is None or fut.done():
+            return
+        if kind == "started":
+            fut.set_result(self._handle(job, event))
+        else:
+            fut.set_exception(LaunchFailed(event.get("error", "the job could not be started")))
+
+    def _handle(self, job_id: str, rec: dict[str, Any], run_dir: Path | None = None) -> Handle:
+        return Handle(job_id, run_dir or Path(), rec["pid"], rec["pgid"], rec["shim_pid"],
+                      rec["started_ms"])
+
+    async def start(self) -> None:
+        self._ensure_zygote()
+
+    async def close(self) -> None:
+        zygote, self._zygote = self._zygote, None
+        if zygote is None:
+            return
+        if self._loop is not None and zygote.stdout is not None:
+            self._loop.remove_reader(zygote.stdout.fileno())
+        if zygote.stdin is not None:
+            zygote.stdin.close()
+        if zygote.stdout is not None:
+            zygote.stdout.close()
+        await asyncio.to_thread(zygote.wait, 10)
+
+    # -- the port -------------------------------------------------------------------
+
+    async def launch(self, spec: LaunchSpec) -> Handle:
+        zygote = self._ensure_zygote()
+        assert zygote.stdin is not None
+        spec.run_dir.mkdir(parents=True, exist_ok=True)
+        fut: asyncio.Future[Handle] = asyncio.get_running_loop().create_future()
+        self._launching[spec.job_id] = fut
+        request = {
+            "job": spec.job_id,
+            "run_dir": str(spec.run_dir.resolve()),
+            "cwd": str(spec.cwd.resolve()),
+            "argv": list(spec.argv),
+            "env": dict(spec.env),
+        }
+        try:
+            zygote.stdin.write(json.dumps(request).encode() + b"\n")
+            zygote.stdin.flush()
+            handle = await asyncio.wait_for(fut, timeout=30)
+        except (OSError, TimeoutError) as exc:
+            self._launching.pop(spec.job_id, None)
+            raise LaunchFailed(f"the launcher did not start the job: {exc}") from exc
+        return Handle(handle.job_id, spec.run_dir, handle.pid, handle.pgid, handle.shim_pid,
+                      handle.started_ms)
+
+    async def wait(self, handle: Handle) -> ExitStatus:
+        while True:
+            status = self._exited.pop(handle.job_id, None)
+            if status is not None:
+                return status
+            fut: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+            self._waiting[handle.job_id] = fut
+            try:
+                return await asyncio.wait_for(fut, self.poll_interval_s)
+            except TimeoutError:
+                self._waiting.pop(handle.job_id, None)
+            # No event in a while: the pipe may be from an earlier service. Ask the files.
+            status = self.poll(handle)
+            if status is not None:
+                return status
+
+    def signal(self, handle: Handle, *, force: bool) -> bool:
+        if (handle.run_dir / "exit.json").exists() or not process_alive(handle.shim_pid):
+            # Shim done: the group id may belong to someone else by now.
+            return False
+        try:
+            os.killpg(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def attach(self, job_id: str, run_dir: Path) -> Handle | None:
+        rec = _read_json(run_dir / "pid.json")
+        return self._handle(job_id, rec, run_dir) if rec else None
+
+    def poll(self, handle: Handle) -> ExitStatus | None:
+        rec = _read_json(handle.run_dir / "exit.json")
+        if rec is not None:
+            return ExitStatus(rec["exit_code"], rec["signal"], rec["ended_ms"])
+        if process_alive(handle.shim_pid):
+            return None
+        # The shim writes exit.json before it exits; look once more to close that race.
+        rec = _read_json(handle.run_dir / "exit.json")
+        if rec is not None:
+            return ExitStatus(rec["exit_code"], rec["signal"], rec["ended_ms"])
+        return ExitStatus(None, None, time.time_ns() // 1_000_000)

@@ -1,0 +1,90 @@
+"""One exception tree. Each member carries its MRS error code and HTTP status;
+the API maps them to ``{"error_code", "error_msg"}`` in one place.
+
+::
+
+    MrsError
+     +-- AuthenticationFailed     401 12000001
+     +-- AccessDenied             403 12000052
+     +-- InvalidParameter         400 12000002
+     +-- ClusterNotFound          400 12000003
+     +-- JobNotFound              400 0176
+     +-- JobTypeNotSupported      400 0057 / 0168 / 0169 / 12000054
+     +-- KillFailed               400 0175
+     +-- InternalError            500 12000004
+"""
+
+from __future__ import annotations
+
+
+class MrsError(Exception):
+    """Internal server error."""
+
+    code = "12000004"
+    status = 500
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class AuthenticationFailed(MrsError):
+    """Invalid authentication."""
+
+    code = "12000001"
+    status = 401
+
+
+class AccessDenied(MrsError):
+    """No access rights."""
+
+    code = "12000052"
+    status = 403
+
+
+class InvalidParameter(MrsError):
+    """The parameter is invalid."""
+
+    code = "12000002"
+    status = 400
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"The parameter is invalid: {field}: {problem}")
+
+
+class ClusterNotFound(MrsError):
+    """The cluster does not exist."""
+
+    code = "12000003"
+    status = 400
+
+
+class JobNotFound(MrsError):
+    """The job does not exist."""
+
+    code = "0176"
+    status = 400
+
+
+class JobTypeNotSupported(MrsError):
+    """The operation is not supported."""
+
+    code = "12000054"
+    status = 400
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        if code is not None:
+            self.code = code
+        super().__init__(message)
+
+
+class KillFailed(MrsError):
+    """Failed to terminate the job."""
+
+    code = "0175"
+    status = 400
+
+
+class InternalError(MrsError):
+    """Internal server error."""

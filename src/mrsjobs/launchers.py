@@ -1,0 +1,143 @@
+"""Turns a job into the command line that runs it on the local cluster.
+
+MRS users write arguments for a YARN cluster (``--master yarn``,
+``--deploy-mode cluster``); here they are mapped to the cluster's own master.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Container, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType
+from .engines.base import LaunchSpec
+from .errors import JobTypeNotSupported
+from .hadoop import mapreduce_argv
+from .metastore import Metastore, MetastoreConfig
+from .settings import Settings
+
+# spark-submit options that take no value; every other option takes one.
+SPARK_FLAGS = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version",
+                         "--usage-error"})
+# Options the cluster decides, whatever the job says.
+CLUSTER_OPTIONS = frozenset({"--master", "--deploy-mode"})
+
+# Keep Spark's driver, block manager and UI on loopback.
+LOOPBACK_CONF = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.enabled": "false",
+}
+
+
+def split_spark_options(args: Sequence[str]) -> tuple[list[list[str]], list[str]]:
+    """Split spark-submit arguments into option groups and the application part."""
+    options: list[list[str]] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        arg = args[i]
+        if arg in SPARK_FLAGS or (arg.startswith("--") and "=" in arg):
+            options.append([arg])
+            i += 1
+        else:
+            options.append(list(args[i:i + 2]))
+            i += 2
+    return options, list(args[i:])
+
+
+def _option_name(group: Sequence[str]) -> str:
+    return group[0].split("=", 1)[0]
+
+
+def _confs(conf: Mapping[str, str]) -> Iterator[str]:
+    for key, value in conf.items():
+        yield "--conf"
+        yield f"{key}={value}"
+
+
+def spark_submit_args(args: Sequence[str], *, master: str, properties: Mapping[str, str],
+                      defaults: Mapping[str, str]) -> list[str]:
+    """The job's spark-submit arguments with the cluster's master and our --conf entries."""
+    options, app = split_spark_options(args)
+    kept = [g for g in options if _option_name(g) not in CLUSTER_OPTIONS]
+    given = {_option_name(g) for g in kept}
+    conf = {k: v for k, v in defaults.items()
+            if not (k == "spark.driver.memory" and "--driver-memory" in given)}
+    conf.update(properties)
+    conf.update(LOOPBACK_CONF)
+    return ["--master", master, *_confs(conf), *(a for g in kept for a in g), *app]
+
+
+#: The job types the local cluster can run.
+RUNNABLE = frozenset({JobType.MAP_REDUCE, JobType.SPARK_SUBMIT, JobType.SPARK_SQL,
+                      JobType.SPARK_SCRIPT, JobType.HIVE_SQL, JobType.HIVE_SCRIPT})
+
+
+class LocalCluster:
+    """How the embedded clusters run each job type on this host.
+
+    Each cluster has a Hive metastore of its own (tables persist across its jobs).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._metastores: dict[str, Metastore] = {}
+        self._lock = threading.Lock()
+
+    def metastore(self, cluster_id: str) -> Metastore:
+        with self._lock:
+            if cluster_id not in self._metastores:
+                home = self.settings.clusters_dir / cluster_id / "metastore"
+                self._metastores[cluster_id] = Metastore(MetastoreConfig(
+                    home=home.resolve(), java=self.settings.java,
+                    spark_home=self.settings.spark_dir))
+            return self._metastores[cluster_id]
+
+    def stop_metastores(self, keep: Container[str] = ()) -> None:
+        """Stop the metastores of clusters not in ``keep`` (those still have SQL jobs)."""
+        with self._lock:
+            for cluster_id, metastore in list(self._metastores.items()):
+                if cluster_id not in keep:
+                    metastore.stop()
+                    del self._metastores[cluster_id]
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "SPARK_HOME": str(self.settings.spark_dir),
+            "PYSPARK_PYTHON": self.settings.python,
+            "PYSPARK_DRIVER_PYTHON": self.settings.python,
+        })
+        return env
+
+    def defaults(self) -> dict[str, str]:
+        return {"spark.driver.memory": self.settings.driver_memory}
+
+    def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
+        """The command for ``job``. SQL jobs first make sure the metastore runs (blocking)."""
+        s = self.settings
+        args = list(job.arguments)
+        if job.type is JobType.SPARK_SUBMIT:
+            argv = [s.spark_submit_cmd, *spark_submit_args(
+                args, master=s.master, properties=job.properties, defaults=self.defaults())]
+        elif job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES:
+            *pairs, sql = args
+            metastore = self.metastore(job.cluster_id)
+            metastore.ensure_started()
+            conf = {**self.defaults(), **metastore.spark_conf(), **job.properties,
+                    **LOOPBACK_CONF}
+            source = ["-e", sql] if job.type in SQL_TEXT_TYPES else ["-f", _local_path(sql)]
+            argv = [s.spark_sql_cmd, "--master", s.master, *_confs(conf), *pairs, *source]
+        elif job.type is JobType.MAP_REDUCE:
+            argv = mapreduce_argv(java=s.java, spark_home=s.spark_dir, jar=_local_path(args[0]),
+                                  args=args[1:], properties=job.properties, work_dir=run_dir)
+        else:
+            raise JobTypeNotSupported(f"{job.type.value} jobs cannot run on this cluster.")
+        return LaunchSpec(job.id, tuple(argv), run_dir, run_dir, self.env())
+
+
+def _local_path(path: str) -> str:
+    return path.removeprefix("file://")

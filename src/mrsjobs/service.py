@@ -1,0 +1,171 @@
+"""The use cases: submit, list, show, kill, delete; tokens. No HTTP and no SQL here."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from .domain import COMPONENT_OF, Component, Job, JobResult, JobState, JobType
+from .errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    InvalidParameter,
+    JobTypeNotSupported,
+)
+from .store import Cluster, Identity, JobQuery, Store
+from .validation import BatchDeleteRequest, parse_model, submit_spec
+
+#: What the job types need when a cluster lacks their component.
+MISSING_COMPONENT = {
+    Component.SPARK: ("0057", "Spark jobs cannot be submitted."),
+    Component.HIVE: ("0168", "Hive jobs cannot be submitted."),
+    Component.FLINK: ("0169", "Flink jobs cannot be submitted."),
+    Component.HADOOP: ("12000054", "MapReduce jobs cannot be submitted."),
+}
+
+E = TypeVar("E", JobType, JobState, JobResult)
+
+DEFAULT_QUEUE = "default"
+MAX_PAGE_SIZE = 1000
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256 random bits, so a fast hash is as good as a slow one here.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class JobService:
+    def __init__(self, store: Store, runnable: frozenset[JobType],
+                 wake: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.runnable = runnable
+        self.wake = wake
+
+    # -- identity -------------------------------------------------------------------
+
+    def issue_token(self, project_id: str, user: str) -> str:
+        token = secrets.token_urlsafe(32)
+        self.store.add_token(hash_token(token), project_id, user)
+        return token
+
+    def authenticate(self, token: str | None) -> Identity:
+        if not token:
+            raise AuthenticationFailed("Invalid authentication: X-Auth-Token is missing.")
+        identity = self.store.identity(hash_token(token))
+        if identity is None:
+            raise AuthenticationFailed("Invalid authentication: the token is not valid.")
+        return identity
+
+    def _cluster(self, who: Identity, project_id: str, cluster_id: str) -> Cluster:
+        if who.project_id != project_id:
+            raise AccessDenied(f"No access rights: the token is not scoped to project "
+                               f"{project_id}.")
+        return self.store.cluster(project_id, cluster_id)
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def submit(self, who: Identity, project_id: str, cluster_id: str, body: Any) -> Job:
+        cluster = self._cluster(who, project_id, cluster_id)
+        spec = submit_spec(body)
+        self._check_runnable(cluster, spec.type)
+        job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE)
+        self.wake()
+        return job
+
+    def _check_runnable(self, cluster: Cluster, job_type: JobType) -> None:
+        component = COMPONENT_OF[job_type]
+        if component not in cluster.components:
+            code, message = MISSING_COMPONENT[component]
+            raise JobTypeNotSupported(message, code)
+        if job_type not in self.runnable:
+            raise JobTypeNotSupported(
+                f"The operation is not supported: cluster {cluster.id} cannot run "
+                f"{job_type.value} jobs.")
+
+    def show(self, who: Identity, project_id: str, cluster_id: str, job_id: str) -> Job:
+        self._cluster(who, project_id, cluster_id)
+        return self.store.job(job_id, project_id=project_id, cluster_id=cluster_id)
+
+    def list(self, who: Identity, project_id: str, cluster_id: str,
+             params: Mapping[str, str]) -> tuple[int, list[Job]]:
+        self._cluster(who, project_id, cluster_id)
+        return self.store.list_jobs(list_query(project_id, cluster_id, params))
+
+    def kill(self, who: Identity, project_id: str, cluster_id: str, job_id: str) -> Job:
+        """Durable the moment it returns; finished jobs are left as they are."""
+        self._cluster(who, project_id, cluster_id)
+        job = self.store.request_kill(job_id, who.user, project_id=project_id,
+                                      cluster_id=cluster_id)
+        if job.state is JobState.RUNNING:
+            self.wake()
+        return job
+
+    def batch_delete(self, who: Identity, project_id: str, cluster_id: str, body: Any) -> None:
+        self._cluster(who, project_id, cluster_id)
+        req = parse_model(BatchDeleteRequest, body)
+        self.store.request_delete(req.job_id_list, who.user, project_id=project_id,
+                                  cluster_id=cluster_id)
+        self.wake()
+
+
+def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidParameter(name, "must be an integer") from None
+    if not low <= value <= high:
+        raise InvalidParameter(name, f"must be between {low} and {high}")
+    return value
+
+
+def _enum(params: Mapping[str, str], name: str, cls: type[E]) -> E | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        value = cls(raw)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise InvalidParameter(name, f"must be one of {allowed}") from None
+    return value
+
+
+def _text(params: Mapping[str, str], name: str, max_len: int) -> str | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    if len(raw) > max_len:
+        raise InvalidParameter(name, f"longer than {max_len} characters")
+    return raw
+
+
+def list_query(project_id: str, cluster_id: str, params: Mapping[str, str]) -> JobQuery:
+    """A v2 list query from its query-string parameters."""
+    sort_by = params.get("sort_by") or "desc"
+    if sort_by not in ("asc", "desc"):
+        raise InvalidParameter("sort_by", "must be asc or desc")
+    max_ms = 2**63 - 1
+    job_type = _enum(params, "job_type", JobType)
+    return JobQuery(
+        project_id=project_id,
+        cluster_id=cluster_id,
+        job_name=_text(params, "job_name", 128),
+        job_id=_text(params, "job_id", 64),
+        user=_text(params, "user", 32),
+        job_type=job_type.stored if job_type else None,
+        job_state=_enum(params, "job_state", JobState),
+        job_result=_enum(params, "job_result", JobResult),
+        queue=_text(params, "queue", 64),
+        submitted_from_ms=_int(params, "submitted_time_begin", 0, 0, max_ms)
+        if params.get("submitted_time_begin") else None,
+        submitted_to_ms=_int(params, "submitted_time_end", 0, 0, max_ms)
+        if params.get("submitted_time_end") else None,
+        limit=_int(params, "limit", 10, 1, MAX_PAGE_SIZE),
+        page=_int(params, "offset", 1, 1, 2**31),
+        descending=sort_by == "desc",
+    )

@@ -1,0 +1,72 @@
+"""Operator configuration, from ``MRSJOBS_*`` environment variables and CLI flags."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_spark_home() -> Path | None:
+    try:
+        import pyspark
+    except ImportError:
+        return None
+    return Path(pyspark.__file__).parent
+
+
+class Settings(BaseSettings):
+    """Where the service keeps its state and how its local cluster runs jobs.
+
+    The cluster's tool commands are settings so that an operator can point them
+    at another installation, and a benchmark at a trivial program.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MRSJOBS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 9529
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+
+    spark_home: Path | None = None
+    spark_submit: str | None = None
+    spark_sql: str | None = None
+    java: str = "java"
+    python: str = sys.executable
+    master: str = "local[2]"
+    driver_memory: str = "512m"
+    max_running: int = 10
+
+    kill_grace_s: float = 5.0
+    kill_attempts: int = 3
+    kill_confirm_s: float = 10.0
+    poll_interval_s: float = 1.0
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'mrsjobs.db'}"
+
+    @property
+    def spark_dir(self) -> Path:
+        home = self.spark_home or _default_spark_home()
+        if home is None:
+            raise RuntimeError("no Spark: install mrsjobs[spark] or set MRSJOBS_SPARK_HOME")
+        return home
+
+    @property
+    def spark_submit_cmd(self) -> str:
+        return self.spark_submit or str(self.spark_dir / "bin" / "spark-submit")
+
+    @property
+    def spark_sql_cmd(self) -> str:
+        return self.spark_sql or str(self.spark_dir / "bin" / "spark-sql")
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    @property
+    def clusters_dir(self) -> Path:
+        return self.data_dir / "clusters"

@@ -1,0 +1,448 @@
+"""The one store class. Every state change is a single conditional UPDATE built
+from :data:`mrsjobs.domain.TRANSITIONS`; zero rows changed means "not allowed"."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from ..domain import (
+    PRE_LAUNCH,
+    TERMINAL,
+    TRANSITIONS,
+    Component,
+    Job,
+    JobResult,
+    JobSpec,
+    JobState,
+    JobType,
+    Outcome,
+)
+from ..errors import ClusterNotFound, JobNotFound
+from .tables import clusters, jobs, metadata, projects, tokens
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    id: str
+    project_id: str
+    name: str
+    components: frozenset[Component]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    project_id: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A v2 list request; ``page`` is 1-based."""
+
+    project_id: str
+    cluster_id: str
+    job_name: str | None = None
+    job_id: str | None = None
+    user: str | None = None
+    job_type: JobType | None = None
+    job_state: JobState | None = None
+    job_result: JobResult | None = None
+    queue: str | None = None
+    submitted_from_ms: int | None = None
+    submitted_to_ms: int | None = None
+    limit: int = 10
+    page: int = 1
+    descending: bool = True
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run beside the one writer; NORMAL sync is crash-safe in WAL.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=20,
+            max_overflow=20,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def _job(row: Row[Any]) -> Job:
+    m = row._mapping
+    return Job(
+        id=m["id"],
+        project_id=m["project_id"],
+        cluster_id=m["cluster_id"],
+        name=m["name"],
+        type=m["type"],
+        user=m["user_name"],
+        queue=m["queue"],
+        arguments=tuple(json.loads(m["arguments"])),
+        properties=json.loads(m["properties"]),
+        state=m["state"],
+        result=m["result"],
+        progress=m["progress"],
+        submitted_ms=m["submitted_ms"],
+        started_ms=m["started_ms"],
+        finished_ms=m["finished_ms"],
+        kill_requested_ms=m["kill_requested_ms"],
+        kill_requested_by=m["kill_requested_by"],
+        kill_signalled_ms=m["kill_signalled_ms"],
+        delete_requested=m["delete_requested"],
+        owner=m["owner"],
+        launcher_id=m["launcher_id"],
+        app_id=m["app_id"],
+        exit_code=m["exit_code"],
+        diagnostics=m["diagnostics"],
+    )
+
+
+def _may_become(target: JobState, *, only_from: Iterable[JobState] | None = None) -> Any:
+    allowed = TRANSITIONS[target]
+    if only_from is not None:
+        allowed = allowed & frozenset(only_from)
+    return jobs.c.state.in_(sorted(allowed))
+
+
+class Store:
+    """Projects, clusters, tokens and jobs in one SQL database (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    def migrate(self) -> None:
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- projects, clusters, tokens -------------------------------------------------
+
+    def ensure_project(self, project_id: str, name: str) -> bool:
+        """Create the project if it is missing; True if it was created."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first():
+                return False
+            conn.execute(insert(projects).values(id=project_id, name=name, created_ms=now_ms()))
+            return True
+
+    def project_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(projects.c.id).order_by(projects.c.created_ms))
+            return [r.id for r in rows]
+
+    def add_cluster(
+        self, project_id: str, name: str, components: Iterable[Component], cluster_id: str
+    ) -> Cluster:
+        comps = frozenset(components)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(clusters).values(
+                    id=cluster_id,
+                    project_id=project_id,
+                    name=name,
+                    components=",".join(sorted(c.value for c in comps)),
+                    created_ms=now_ms(),
+                )
+            )
+        return Cluster(cluster_id, project_id, name, comps)
+
+    def clusters(self, project_id: str | None = None) -> list[Cluster]:
+        stmt = select(clusters).order_by(clusters.c.created_ms)
+        if project_id is not None:
+            stmt = stmt.where(clusters.c.project_id == project_id)
+        with self.engine.connect() as conn:
+            return [
+                Cluster(
+                    r.id,
+                    r.project_id,
+                    r.name,
+                    frozenset(Component(c) for c in r.components.split(",") if c),
+                )
+                for r in conn.execute(stmt)
+            ]
+
+    def cluster(self, project_id: str, cluster_id: str) -> Cluster:
+        """The project's cluster; a foreign cluster reads exactly like a missing one."""
+        for c in self.clusters(project_id):
+            if c.id == cluster_id:
+                return c
+        raise ClusterNotFound()
+
+    def add_token(self, token_hash: str, project_id: str, user: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(tokens).values(
+                    token_hash=token_hash, project_id=project_id, user_name=user,
+                    created_ms=now_ms(),
+                )
+            )
+
+    def identity(self, token_hash: str) -> Identity | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(tokens.c.project_id, tokens.c.user_name).where(
+                    tokens.c.token_hash == token_hash
+                )
+            ).first()
+        return Identity(row.project_id, row.user_name) if row else None
+
+    # -- jobs: reads ----------------------------------------------------------------
+
+    def job(self, job_id: str, *, project_id: str | None = None,
+            cluster_id: str | None = None) -> Job:
+        stmt = select(jobs).where(jobs.c.id == job_id)
+        if project_id is not None:
+            stmt = stmt.where(jobs.c.project_id == project_id)
+        if cluster_id is not None:
+            stmt = stmt.where(jobs.c.cluster_id == cluster_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise JobNotFound()
+        return _job(row)
+
+    def list_jobs(self, q: JobQuery) -> tuple[int, list[Job]]:
+        """One page of matching jobs and the number of all matching jobs."""
+        conds: list[ColumnElement[bool]] = [
+            jobs.c.project_id == q.project_id,
+            jobs.c.cluster_id == q.cluster_id,
+        ]
+        if q.job_name is not None:
+            conds.append(jobs.c.name == q.job_name)
+        if q.job_id is not None:
+            conds.append(jobs.c.id == q.job_id)
+        if q.user is not None:
+            conds.append(jobs.c.user_name == q.user)
+        if q.job_type is not None:
+            conds.append(jobs.c.type == q.job_type)
+        if q.job_state is not None:
+            conds.append(jobs.c.state == q.job_state)
+        if q.job_result is not None:
+            conds.append(jobs.c.result == q.job_result)
+        if q.queue is not None:
+            conds.append(jobs.c.queue == q.queue)
+        if q.submitted_from_ms is not None:
+            conds.append(jobs.c.submitted_ms >= q.submitted_from_ms)
+        if q.submitted_to_ms is not None:
+            conds.append(jobs.c.submitted_ms <= q.submitted_to_ms)
+        where = and_(*conds)
+        order = (
+            (jobs.c.submitted_ms.desc(), jobs.c.seq.desc())
+            if q.descending
+            else (jobs.c.submitted_ms.asc(), jobs.c.seq.asc())
+        )
+        page = (
+            select(jobs).where(where).order_by(*order)
+            .limit(q.limit).offset((q.page - 1) * q.limit)
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
+            rows = conn.execute(page).all()
+        return total, [_job(r) for r in rows]
+
+    def owned_jobs(self, owner: str) -> list[Job]:
+        """The RUNNING jobs a supervisor instance owns."""
+        stmt = select(jobs).where(jobs.c.state == JobState.RUNNING, jobs.c.owner == owner)
+        with self.engine.connect() as conn:
+            return [_job(r) for r in conn.execute(stmt)]
+
+    def pending_kills(self, owner: str) -> list[Job]:
+        stmt = select(jobs).where(
+            jobs.c.state == JobState.RUNNING,
+            jobs.c.owner == owner,
+            jobs.c.kill_requested_ms.is_not(None),
+        )
+        with self.engine.connect() as conn:
+            return [_job(r) for r in conn.execute(stmt)]
+
+    def queued_clusters(self) -> list[str]:
+        stmt = select(jobs.c.cluster_id).where(jobs.c.state == JobState.ACCEPTED).distinct()
+        with self.engine.connect() as conn:
+            return [r.cluster_id for r in conn.execute(stmt)]
+
+    # -- jobs: changes --------------------------------------------------------------
+
+    def insert_job(self, cluster: Cluster, spec: JobSpec, user: str, queue: str) -> Job:
+        """Store a new job, already queued (NEW -> ACCEPTED happens in this one INSERT)."""
+        values: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "project_id": cluster.project_id,
+            "cluster_id": cluster.id,
+            "name": spec.name,
+            "type": spec.type,
+            "user_name": user,
+            "queue": queue,
+            "arguments": json.dumps(list(spec.arguments)),
+            "properties": json.dumps(dict(spec.properties)),
+            "state": JobState.ACCEPTED,
+            "result": JobResult.UNDEFINED,
+            "progress": 0.0,
+            "submitted_ms": now_ms(),
+            "kill_attempts": 0,
+            "delete_requested": False,
+        }
+        with self.engine.begin() as conn:
+            row = conn.execute(insert(jobs).values(**values).returning(jobs)).one()
+        return _job(row)
+
+    def _update_one(self, conn: Connection, where: Sequence[Any],
+                    values: Mapping[str, Any]) -> Job | None:
+        row = conn.execute(update(jobs).where(*where).values(**values).returning(jobs)).first()
+        return _job(row) if row else None
+
+    def request_kill(self, job_id: str, by: str, *, project_id: str,
+                     cluster_id: str) -> Job:
+        """Record a kill request durably; a job that has not launched is killed at once.
+
+        Returns the job as it is after the request. Finished jobs are left as they are.
+        """
+        scope = (jobs.c.id == job_id, jobs.c.project_id == project_id,
+                 jobs.c.cluster_id == cluster_id)
+        now = now_ms()
+        with self.engine.begin() as conn:
+            killed = self._update_one(
+                conn,
+                (*scope, _may_become(JobState.KILLED, only_from=PRE_LAUNCH)),
+                {"state": JobState.KILLED, "result": JobResult.KILLED, "finished_ms": now,
+                 "kill_requested_ms": now, "kill_requested_by": by,
+                 "diagnostics": "killed before launch"},
+            )
+            if killed is not None:
+                return killed
+            requested = self._update_one(
+                conn,
+                (*scope, jobs.c.state == JobState.RUNNING, jobs.c.kill_requested_ms.is_(None)),
+                {"kill_requested_ms": now, "kill_requested_by": by},
+            )
+        return requested or self.job(job_id, project_id=project_id, cluster_id=cluster_id)
+
+    def request_delete(self, job_ids: Sequence[str], by: str, *, project_id: str,
+                       cluster_id: str) -> None:
+        """Delete jobs; active ones are killed first and removed once the kill completes.
+
+        All or nothing: if any id is unknown, nothing changes.
+        """
+        ids = sorted(set(job_ids))
+        scope = (jobs.c.id.in_(ids), jobs.c.project_id == project_id,
+                 jobs.c.cluster_id == cluster_id)
+        now = now_ms()
+        with self.engine.begin() as conn:
+            # A write first: SQLite then holds the write lock for the whole transaction.
+            found = conn.execute(
+                update(jobs).where(*scope).values(delete_requested=True).returning(jobs.c.id)
+            ).scalars().all()
+            if len(found) != len(ids):
+                missing = sorted(set(ids) - set(found))
+                conn.rollback()
+                raise JobNotFound(f"The job does not exist: {', '.join(missing)}")
+            conn.execute(
+                update(jobs)
+                .where(*scope, _may_become(JobState.KILLED, only_from=PRE_LAUNCH))
+                .values(state=JobState.KILLED, result=JobResult.KILLED, finished_ms=now,
+                        kill_requested_ms=now, kill_requested_by=by,
+                        diagnostics="killed before launch")
+            )
+            conn.execute(
+                update(jobs)
+                .where(*scope, jobs.c.state == JobState.RUNNING,
+                       jobs.c.kill_requested_ms.is_(None))
+                .values(kill_requested_ms=now, kill_requested_by=by)
+            )
+            conn.execute(delete(jobs).where(*scope, jobs.c.state.in_(sorted(TERMINAL))))
+
+    def claim(self, cluster_id: str, limit: int, owner: str) -> list[Job]:
+        """Take up to ``limit`` queued jobs of a cluster, oldest first, for ``owner``."""
+        if limit <= 0:
+            return []
+        oldest = (
+            select(jobs.c.seq)
+            .where(jobs.c.cluster_id == cluster_id, jobs.c.state == JobState.ACCEPTED)
+            .order_by(jobs.c.seq)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(jobs)
+            .where(jobs.c.seq.in_(oldest), _may_become(JobState.RUNNING))
+            .values(state=JobState.RUNNING, owner=owner)
+            .returning(jobs)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+        return sorted((_job(r) for r in rows), key=lambda j: j.submitted_ms)
+
+    def mark_started(self, job_id: str, started_ms: int, launcher_id: str) -> Job | None:
+        with self.engine.begin() as conn:
+            return self._update_one(
+                conn,
+                (jobs.c.id == job_id, jobs.c.state == JobState.RUNNING),
+                {"started_ms": started_ms, "launcher_id": launcher_id},
+            )
+
+    def mark_signalled(self, job_id: str, at_ms: int) -> Job | None:
+        """Note that a kill signal went out (the first one decides KILLED vs natural end)."""
+        with self.engine.begin() as conn:
+            return self._update_one(
+                conn,
+                (jobs.c.id == job_id, jobs.c.state == JobState.RUNNING),
+                {"kill_signalled_ms": func.coalesce(jobs.c.kill_signalled_ms, at_ms),
+                 "kill_attempts": jobs.c.kill_attempts + 1},
+            )
+
+    def finish(self, job_id: str, outcome: Outcome, *, exit_code: int | None = None,
+               finished_ms: int | None = None) -> Job | None:
+        """Record a RUNNING job's final state; None if it was not RUNNING any more."""
+        with self.engine.begin() as conn:
+            return self._update_one(
+                conn,
+                (jobs.c.id == job_id,
+                 _may_become(outcome.state, only_from={JobState.RUNNING})),
+                {"state": outcome.state, "result": outcome.result,
+                 "finished_ms": finished_ms or now_ms(), "exit_code": exit_code,
+                 "diagnostics": outcome.diagnostics, "progress": 100.0},
+            )
+
+    def delete_job(self, job_id: str) -> bool:
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                delete(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(sorted(TERMINAL)))
+            )
+        return res.rowcount == 1

@@ -1,0 +1,97 @@
+"""SQLAlchemy Core tables. The state columns are the domain enums, with CHECK constraints."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from ..domain import JobResult, JobState, JobType
+
+metadata = MetaData()
+
+# INTEGER PRIMARY KEY is SQLite's rowid; BIGINT elsewhere.
+_SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _enum(cls: type[JobState] | type[JobResult] | type[JobType], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("components", String(255), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("seq", _SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("project_id", String(64), nullable=False),
+    Column("cluster_id", String(64), ForeignKey("clusters.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("type", _enum(JobType, "job_type"), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("queue", String(64), nullable=False),
+    Column("arguments", Text, nullable=False),
+    Column("properties", Text, nullable=False),
+    Column("state", _enum(JobState, "job_state"), nullable=False),
+    Column("result", _enum(JobResult, "job_result"), nullable=False),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("submitted_ms", BigInteger, nullable=False),
+    Column("started_ms", BigInteger),
+    Column("finished_ms", BigInteger),
+    Column("kill_requested_ms", BigInteger),
+    Column("kill_requested_by", String(64)),
+    Column("kill_signalled_ms", BigInteger),
+    Column("kill_attempts", Integer, nullable=False, default=0),
+    Column("delete_requested", Boolean, nullable=False, default=False),
+    Column("owner", String(64)),
+    Column("launcher_id", String(64)),
+    Column("app_id", String(128)),
+    Column("exit_code", Integer),
+    Column("diagnostics", Text),
+    Index("ix_jobs_list", "project_id", "cluster_id", "submitted_ms"),
+    Index("ix_jobs_queue", "cluster_id", "state", "seq"),
+)

@@ -1,0 +1,178 @@
+"""Shared test tools: condition waits and a real ``mrsjobs serve`` subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+T = TypeVar("T")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FAKE_TOOL = FIXTURES / "fake_tool.sh"
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.01,
+             message: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def mrsjobs(*args: str, env: Mapping[str, str] | None = None) -> str:
+    out = subprocess.run([sys.executable, "-m", "mrsjobs.cli", *args], check=True,
+                         capture_output=True, text=True, env=env, timeout=60)
+    return out.stdout.strip()
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose command line or working directory mentions ``marker``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{entry.name}/cwd")
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        mentions = marker.encode() in cmdline or cwd.startswith(marker)
+        if mentions and stat[stat.rindex(")") + 2] not in "ZX":
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class Server:
+    """A running ``mrsjobs serve`` with a token for its default project."""
+
+    data_dir: Path
+    port: int
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    project_id: str = ""
+    cluster_id: str = ""
+    token: str = ""
+    log: Path = field(default_factory=Path)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def jobs_path(self) -> str:
+        return f"/v2/{self.project_id}/clusters/{self.cluster_id}/job-executions"
+
+    def cli(self, *args: str) -> str:
+        return mrsjobs(*args, "--data-dir", str(self.data_dir), env=self.env)
+
+    def start(self) -> None:
+        info = json.loads(self.cli("info", "--json"))
+        self.project_id, self.cluster_id = info["project_id"], info["cluster_id"]
+        if not self.token:
+            self.token = self.cli("token", "create", "--project", self.project_id,
+                                  "--user", "alice")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mrsjobs.cli", "serve", "--data-dir",
+                 str(self.data_dir), "--port", str(self.port), "--log-level", "warning"],
+                env=self.env, stdout=log, stderr=log, start_new_session=True)
+        wait_for(self._ready, timeout=30, interval=0.05, message="the server to listen")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited:\n{self.log.read_text()}")
+        try:
+            httpx.get(self.endpoint + "/", timeout=1)
+        except httpx.TransportError:
+            return False
+        return True
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+        self.proc = None
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.endpoint, timeout=30,
+                            headers={"X-Auth-Token": token or self.token})
+
+    def submit(self, client: httpx.Client, body: dict[str, Any]) -> str:
+        resp = client.post(self.jobs_path, json=body)
+        assert resp.status_code == 202, resp.text
+        job_id: str = resp.json()["job_submit_result"]["job_id"]
+        return job_id
+
+    def job(self, client: httpx.Client, job_id: str) -> dict[str, Any]:
+        resp = client.get(f"{self.jobs_path}/{job_id}")
+        assert resp.status_code == 202, resp.text
+        detail: dict[str, Any] = resp.json()["job_detail"]
+        return detail
+
+    def wait_state(self, client: httpx.Client, job_id: str, *states: str,
+                   timeout: float = 30) -> dict[str, Any]:
+        return wait_for(lambda: (j := self.job(client, job_id))["job_state"] in states and j,
+                        timeout=timeout, interval=0.02, message=f"{job_id} in {states}")
+
+
+def kill_leftovers(marker: str) -> None:
+    for pid in processes_with(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers on fresh data directories; everything they started is cleaned up."""
+    servers: list[Server] = []
+
+    def make(**settings: str) -> Server:
+        data_dir = tmp_path / f"data{len(servers)}"
+        env = dict(os.environ)
+        env.update({f"MRSJOBS_{k.upper()}": v for k, v in settings.items()})
+        server = Server(data_dir=data_dir, port=free_port(), env=env,
+                        log=tmp_path / f"server{len(servers)}.log")
+        servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+        kill_leftovers(str(server.data_dir))
+
+
+@pytest.fixture
+def fast_server(server_factory: Callable[..., Server]) -> Server:
+    """A server whose Spark tools are a trivial script, to test the service alone."""
+    return server_factory(spark_submit=str(FAKE_TOOL), spark_sql=str(FAKE_TOOL),
+                          kill_grace_s="2")

@@ -1,0 +1,165 @@
+"""One contract for every engine, run against the in-memory fake and the real process engine,
+plus what only real processes can show: whole trees die, jobs outlive the service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mrsjobs.domain import ExitStatus
+from mrsjobs.engines.base import Engine, Handle, LaunchFailed, LaunchSpec
+from mrsjobs.engines.memory import MemoryEngine
+from mrsjobs.engines.process import ProcessEngine, group_alive, process_alive
+from tests.conftest import FAKE_TOOL, kill_leftovers, processes_with, wait_for
+
+
+class Driver:
+    """Makes an engine run a job that behaves as asked ("exit=3", "sleep=30", ...)."""
+
+    def __init__(self, engine: Engine, tmp: Path) -> None:
+        self.engine = engine
+        self.tmp = tmp
+
+    def spec(self, job_id: str, *behaviour: str, program: str = str(FAKE_TOOL)) -> LaunchSpec:
+        run_dir = self.tmp / job_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return LaunchSpec(job_id, (program, *behaviour), run_dir, run_dir, dict(os.environ))
+
+    def let_exit(self, handle: Handle, code: int) -> None:
+        if isinstance(self.engine, MemoryEngine):
+            self.engine.end(handle.job_id, code)
+
+
+@pytest.fixture(params=["memory", "process"])
+def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Driver]:
+    engine: Engine = MemoryEngine() if request.param == "memory" else ProcessEngine()
+    yield Driver(engine, tmp_path)
+    kill_leftovers(str(tmp_path))
+
+
+def run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), 60))
+
+
+def test_reports_the_exit_code(driver: Driver) -> None:
+    async def scenario() -> ExitStatus:
+        handle = await driver.engine.launch(driver.spec("j1", "exit=3"))
+        driver.let_exit(handle, 3)
+        status = await driver.engine.wait(handle)
+        await driver.engine.close()
+        return status
+
+    status = run(scenario)
+    assert (status.exit_code, status.signal) == (3, None)
+
+
+def test_sigterm_stops_a_running_job(driver: Driver) -> None:
+    async def scenario() -> tuple[bool, ExitStatus, bool, ExitStatus | None]:
+        handle = await driver.engine.launch(driver.spec("j2", "sleep=60"))
+        delivered = driver.engine.signal(handle, force=False)
+        status = await driver.engine.wait(handle)
+        again = driver.engine.signal(handle, force=True)
+        polled = driver.engine.poll(handle)
+        await driver.engine.close()
+        return delivered, status, again, polled
+
+    delivered, status, again, polled = run(scenario)
+    assert delivered
+    assert not status.succeeded and not status.lost
+    assert again is False, "a finished job cannot be signalled"
+    assert polled == status
+
+
+def test_missing_program_fails_to_launch(driver: Driver) -> None:
+    async def scenario() -> None:
+        try:
+            await driver.engine.launch(driver.spec("j3", program="missing-program"))
+        finally:
+            await driver.engine.close()
+
+    with pytest.raises(LaunchFailed):
+        run(scenario)
+
+
+def test_attach_finds_a_launched_job(driver: Driver) -> None:
+    async def scenario() -> tuple[Handle, Handle | None, ExitStatus | None]:
+        handle = await driver.engine.launch(driver.spec("j4", "exit=0"))
+        driver.let_exit(handle, 0)
+        await driver.engine.wait(handle)
+        attached = driver.engine.attach("j4", handle.run_dir)
+        polled = driver.engine.poll(attached) if attached else None
+        await driver.engine.close()
+        return handle, attached, polled
+
+    handle, attached, polled = run(scenario)
+    assert attached is not None and attached.pid == handle.pid
+    assert polled is not None and polled.exit_code == 0
+
+
+# -- the real process engine only ----------------------------------------------------------
+
+
+def test_kill_takes_the_whole_tree(tmp_path: Path) -> None:
+    """Grandchildren in the job's group and orphans in new sessions die with it."""
+    engine = ProcessEngine()
+    d = Driver(engine, tmp_path)
+
+    async def scenario() -> tuple[Handle, ExitStatus]:
+        handle = await engine.launch(d.spec("tree", "spawn", "orphan", "sleep=60"))
+        wait_for(lambda: len(processes_with(str(tmp_path))) >= 3, message="the tree")
+        engine.signal(handle, force=False)
+        status = await engine.wait(handle)
+        await engine.close()
+        return handle, status
+
+    handle, status = run(scenario)
+    assert status.signal == signal.SIGTERM
+    assert not group_alive(handle.pgid)
+    assert not process_alive(handle.shim_pid)
+    assert processes_with(str(tmp_path)) == []
+
+
+def test_job_outlives_the_engine_and_is_found_again(tmp_path: Path) -> None:
+    d = Driver(ProcessEngine(poll_interval_s=0.05), tmp_path)
+
+    async def first() -> Handle:
+        handle = await d.engine.launch(d.spec("survivor", "sleep=60"))
+        await d.engine.close()
+        return handle
+
+    handle = run(first)
+    assert process_alive(handle.pid), "closing the engine must not stop the job"
+    later = ProcessEngine(poll_interval_s=0.05)
+
+    async def second() -> ExitStatus:
+        attached = later.attach("survivor", handle.run_dir)
+        assert attached is not None
+        assert later.signal(attached, force=False)
+        status = await later.wait(attached)
+        await later.close()
+        return status
+
+    status = run(second)
+    assert status.signal == signal.SIGTERM
+    assert not process_alive(handle.pid)
+
+
+def test_logs_and_records_are_kept_in_the_run_dir(tmp_path: Path) -> None:
+    d = Driver(ProcessEngine(), tmp_path)
+
+    async def scenario() -> Handle:
+        handle = await d.engine.launch(d.spec("logged", "hello", "exit=0"))
+        await d.engine.wait(handle)
+        await d.engine.close()
+        return handle
+
+    handle = run(scenario)
+    assert "argv: hello exit=0" in (handle.run_dir / "stdout.log").read_text()
+    assert (handle.run_dir / "pid.json").exists()
+    assert (handle.run_dir / "exit.json").exists()

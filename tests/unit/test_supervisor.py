@@ -1,0 +1,299 @@
+"""The supervisor and the kill contract, against the in-memory engine and a real SQLite store.
+
+Races are staged with gates (the engine's launch gate, threading barriers) and
+observed with condition waits; nothing sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mrsjobs.bootstrap import ensure_defaults
+from mrsjobs.domain import Job, JobResult, JobSpec, JobState, JobType
+from mrsjobs.engines.base import LaunchSpec
+from mrsjobs.engines.memory import MemoryEngine
+from mrsjobs.service import JobService
+from mrsjobs.store import Identity, Store
+from mrsjobs.supervisor import Supervisor, SupervisorConfig
+from tests.conftest import wait_for
+
+
+@dataclass
+class Harness:
+    store: Store
+    engine: MemoryEngine
+    supervisor: Supervisor
+    service: JobService
+    who: Identity
+    cluster_id: str
+
+    def submit(self, *args: str, name: str = "job") -> str:
+        body = {"job_type": "SparkSubmit", "job_name": name,
+                "arguments": list(args) or ["app.py"]}
+        return self.service.submit(self.who, self.who.project_id, self.cluster_id, body).id
+
+    def kill(self, job_id: str) -> Job:
+        return self.service.kill(self.who, self.who.project_id, self.cluster_id, job_id)
+
+    def job(self, job_id: str) -> Job:
+        return self.store.job(job_id)
+
+    def wait_state(self, job_id: str, *states: JobState, timeout: float = 10) -> Job:
+        return wait_for(lambda: (j := self.job(job_id)).state in states and j,
+                        timeout=timeout, message=f"{job_id} in {states}")
+
+    def launched(self, job_id: str) -> bool:
+        return any(spec.job_id == job_id for spec in self.engine.launched)
+
+
+def build(job: Job, run_dir: Path) -> LaunchSpec:
+    return LaunchSpec(job.id, job.arguments, run_dir, run_dir)
+
+
+@pytest.fixture
+def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    started: list[Supervisor] = []
+
+    def make(engine: MemoryEngine | None = None, store: Store | None = None,
+             **config: Any) -> Harness:
+        store = store or Store(f"sqlite:///{tmp_path / 'jobs.db'}")
+        store.migrate()
+        defaults = ensure_defaults(store)
+        engine = engine or MemoryEngine()
+        settings = {"owner": "test", "runs_dir": tmp_path / "runs", "kill_grace_s": 5.0,
+                     "poll_interval_s": 0.05} | config
+        supervisor = Supervisor(store, engine, build, SupervisorConfig(**settings))
+        service = JobService(store, frozenset(JobType), supervisor.wake)
+        supervisor.start()
+        started.append(supervisor)
+        return Harness(store, engine, supervisor, service,
+                       Identity(defaults.project_id, "alice"), defaults.cluster_id)
+
+    yield make
+    for supervisor in started:
+        supervisor.stop()
+
+
+def test_job_runs_to_success_and_failure(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness()
+    ok, bad = h.submit(name="ok"), h.submit(name="bad")
+    wait_for(lambda: h.launched(ok) and h.launched(bad))
+    h.engine.end(ok, 0)
+    h.engine.end(bad, 3)
+    done = h.wait_state(ok, JobState.FINISHED)
+    failed = h.wait_state(bad, JobState.FINISHED)
+    assert (done.result, done.progress, done.exit_code) == (JobResult.SUCCEEDED, 100.0, 0)
+    assert (failed.result, failed.exit_code, failed.diagnostics) == (
+        JobResult.FAILED, 3, "exit code 3")
+    assert done.started_ms is not None and done.finished_ms is not None
+    assert done.finished_ms >= done.started_ms >= done.submitted_ms
+
+
+def test_launch_failure_is_failed_with_reason(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness()
+    job = h.wait_state(h.submit("missing-program"), JobState.FAILED)
+    assert job.result is JobResult.FAILED
+    assert job.diagnostics is not None and job.diagnostics.startswith("could not launch")
+
+
+def test_capacity_queues_jobs_beyond_max_running(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(max_running=2)
+    ids = [h.submit(name=f"j{i}") for i in range(5)]
+    wait_for(lambda: len(h.engine.running()) == 2)
+    assert [h.job(i).state for i in ids[2:]] == [JobState.ACCEPTED] * 3
+    # First in, first out: the two oldest run first.
+    assert {s.job_id for s in h.engine.launched} == set(ids[:2])
+    for job_id in ids:
+        wait_for(lambda j=job_id: j in h.engine.running(), message=f"{job_id} to run")
+        h.engine.end(job_id)
+        h.wait_state(job_id, JobState.FINISHED)
+    assert len(h.engine.launched) == 5
+
+
+def test_kill_while_queued_never_launches(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(max_running=1)
+    running, queued = h.submit(name="running"), h.submit(name="queued")
+    wait_for(lambda: h.launched(running))
+    killed = h.kill(queued)
+    assert (killed.state, killed.result) == (JobState.KILLED, JobResult.KILLED)
+    assert killed.kill_requested_by == "alice"
+    h.engine.end(running)
+    h.wait_state(running, JobState.FINISHED)
+    # The freed slot went to nobody: the killed job stays killed and unlaunched.
+    h.supervisor.wake()
+    wait_for(lambda: h.store.list_jobs(_query(h))[0] == 2)
+    assert not h.launched(queued)
+    assert h.job(queued).state is JobState.KILLED
+
+
+def _query(h: Harness) -> Any:
+    from mrsjobs.store import JobQuery
+    return JobQuery(project_id=h.who.project_id, cluster_id=h.cluster_id)
+
+
+def test_kill_while_launching_is_honoured_after_launch(
+        make_harness: Callable[..., Harness]) -> None:
+    engine = MemoryEngine()
+    engine.launch_gate = threading.Event()
+    h = make_harness(engine)
+    job_id = h.submit()
+    assert engine.launch_begun.wait(5)
+    # Claimed but not started: the kill is recorded for the owner, not applied here.
+    pending = h.kill(job_id)
+    assert pending.state is JobState.RUNNING and pending.kill_requested_ms is not None
+    engine.launch_gate.set()
+    job = h.wait_state(job_id, JobState.KILLED)
+    assert job.result is JobResult.KILLED
+    assert engine.signals == [(job_id, False)]
+    assert engine.running() == []
+
+
+def test_claim_and_kill_race_has_exactly_one_winner(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'race.db'}")
+    store.migrate()
+    defaults = ensure_defaults(store)
+    cluster = store.cluster(defaults.project_id, defaults.cluster_id)
+    for _ in range(30):
+        job = store.insert_job(cluster, JobSpec("r", JobType.SPARK_SUBMIT, ("a",)), "u", "q")
+        barrier = threading.Barrier(2)
+        out: dict[str, Any] = {}
+
+        def claim() -> None:
+            barrier.wait()
+            out["claimed"] = [j.id for j in store.claim(cluster.id, 1, "owner")]
+
+        def kill(job_id: str = job.id) -> None:
+            barrier.wait()
+            out["killed"] = store.request_kill(job_id, "u", project_id=cluster.project_id,
+                                               cluster_id=cluster.id)
+
+        threads = [threading.Thread(target=claim), threading.Thread(target=kill)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        final = store.job(job.id)
+        if out["claimed"] == [job.id]:
+            # The launcher won: the kill is pending for the owner.
+            assert final.state is JobState.RUNNING and final.kill_requested_ms is not None
+        else:
+            # The kill won: the job is killed and the claim got nothing.
+            assert out["claimed"] == []
+            assert final.state is JobState.KILLED
+    store.close()
+
+
+def test_kill_of_running_job_sigterm(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness()
+    job_id = h.submit()
+    wait_for(lambda: job_id in h.engine.running())
+    h.kill(job_id)
+    job = h.wait_state(job_id, JobState.KILLED)
+    assert (job.result, job.diagnostics) == (JobResult.KILLED, "killed on request")
+    assert h.engine.signals == [(job_id, False)]
+
+
+def test_sigterm_ignored_escalates_to_sigkill(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(MemoryEngine(honour_sigterm=False), kill_grace_s=0.2)
+    job_id = h.submit()
+    wait_for(lambda: job_id in h.engine.running())
+    h.kill(job_id)
+    h.wait_state(job_id, JobState.KILLED)
+    assert h.engine.signals == [(job_id, False), (job_id, True)]
+
+
+def test_unkillable_job_ends_failed_after_bounded_attempts(
+        make_harness: Callable[..., Harness]) -> None:
+    engine = MemoryEngine(honour_sigterm=False, honour_sigkill=False)
+    h = make_harness(engine, kill_grace_s=0.1, kill_confirm_s=0.1, kill_attempts=3)
+    job_id = h.submit()
+    wait_for(lambda: job_id in engine.running())
+    h.kill(job_id)
+    job = h.wait_state(job_id, JobState.FAILED)
+    assert job.diagnostics == "kill not confirmed after 3 attempts: processes may remain"
+    assert [force for _, force in engine.signals] == [False, True, True]
+
+
+def test_double_kill_is_one_kill(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(MemoryEngine(honour_sigterm=False), kill_grace_s=0.3)
+    job_id = h.submit()
+    wait_for(lambda: job_id in h.engine.running())
+    first, second = h.kill(job_id), h.kill(job_id)
+    assert first.kill_requested_ms == second.kill_requested_ms
+    h.wait_state(job_id, JobState.KILLED)
+    assert h.engine.signals == [(job_id, False), (job_id, True)]
+
+
+def test_kill_of_finished_job_changes_nothing(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness()
+    job_id = h.submit()
+    wait_for(lambda: job_id in h.engine.running())
+    h.engine.end(job_id)
+    before = h.wait_state(job_id, JobState.FINISHED)
+    after = h.kill(job_id)
+    assert after == before
+    assert h.engine.signals == []
+
+
+def test_kill_racing_natural_exit_ends_in_one_consistent_state(
+        make_harness: Callable[..., Harness]) -> None:
+    h = make_harness()
+    for _ in range(10):
+        job_id = h.submit()
+        wait_for(lambda j=job_id: j in h.engine.running())
+        barrier = threading.Barrier(2)
+        t = threading.Thread(target=lambda j=job_id: (barrier.wait(), h.engine.end(j)))
+        t.start()
+        barrier.wait()
+        h.kill(job_id)
+        t.join(5)
+        job = h.wait_state(job_id, JobState.FINISHED, JobState.KILLED)
+        signalled = (job_id, False) in h.engine.signals
+        if job.state is JobState.KILLED:
+            assert signalled and job.result is JobResult.KILLED
+        else:
+            # The natural end won: it stands, whether the kill came before it was
+            # recorded (a pending request) or after (a no-op on a finished job).
+            assert job.result is JobResult.SUCCEEDED and job.exit_code == 0
+            assert job.kill_signalled_ms is None or job.kill_signalled_ms >= job.finished_ms
+
+
+def test_restart_reattaches_to_running_jobs(make_harness: Callable[..., Harness]) -> None:
+    engine = MemoryEngine()
+    first = make_harness(engine)
+    job_id = first.submit()
+    wait_for(lambda: job_id in engine.running())
+    first.supervisor.stop()
+    # A new supervisor over the same store and engine records the job's end.
+    second = make_harness(engine, store=first.store)
+    engine.end(job_id, 0)
+    assert second.wait_state(job_id, JobState.FINISHED).result is JobResult.SUCCEEDED
+
+
+def test_batch_delete_kills_active_jobs_first(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(MemoryEngine(honour_sigterm=False), kill_grace_s=0.3, max_running=1)
+    running, queued, done = h.submit(name="r"), h.submit(name="q"), None
+    wait_for(lambda: running in h.engine.running())
+    h.service.batch_delete(h.who, h.who.project_id, h.cluster_id,
+                           {"job_id_list": [running, queued]})
+    # The running job's record stays until its kill has completed.
+    assert h.job(running).delete_requested
+    wait_for(lambda: _gone(h, running), message="the killed job's record to go")
+    assert _gone(h, queued) and done is None
+    assert not h.launched(queued)
+    assert h.engine.signals[0] == (running, False)
+
+
+def _gone(h: Harness, job_id: str) -> bool:
+    from mrsjobs.errors import JobNotFound
+    try:
+        h.job(job_id)
+    except JobNotFound:
+        return True
+    return False
