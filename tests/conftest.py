@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx
@@ -144,10 +148,8 @@ class Server:
 
 def kill_leftovers(marker: str) -> None:
     for pid in processes_with(marker):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture
@@ -176,3 +178,44 @@ def fast_server(server_factory: Callable[..., Server]) -> Server:
     """A server whose Spark tools are a trivial script, to test the service alone."""
     return server_factory(spark_submit=str(FAKE_TOOL), spark_sql=str(FAKE_TOOL),
                           kill_grace_s="2")
+
+
+# -- real Spark and Hadoop --------------------------------------------------------------
+
+
+def _load_build() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mapreduce_fixture_build",
+                                                  FIXTURES / "mapreduce" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def java() -> str:
+    found = shutil.which("java")
+    if found is None or shutil.which("javac") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs a JDK (java, javac, jar) for the Spark and Hadoop tests")
+        pytest.skip("needs a JDK (java, javac, jar)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def spark_home() -> Path:
+    pyspark = pytest.importorskip("pyspark")
+    return Path(pyspark.__file__).parent
+
+
+@pytest.fixture(scope="session")
+def wordcount_jar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  spark_home: Path, java: str) -> Path:
+    """The fixture job, rebuilt only when its source (or Spark's Hadoop) changes."""
+    cache = getattr(request.config, "cache", None)
+    out_dir = (cache.mkdir("mrsjobs-mapreduce-fixture") if cache is not None
+               else tmp_path_factory.mktemp("mapreduce-jar"))
+    jar: Path = _load_build().build_wordcount_jar(out_dir, spark_home)
+    return jar
+
+

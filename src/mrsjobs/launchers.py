@@ -82,7 +82,11 @@ class LocalCluster:
     """
 
     def __init__(self, settings: Settings) -> None:
+        # Resolve Spark's home once: finding it imports pyspark, too slow for dispatch.
+        if settings.spark_home is None:
+            settings = settings.model_copy(update={"spark_home": settings.spark_dir})
         self.settings = settings
+        self._env = self._make_env()
         self._metastores: dict[str, Metastore] = {}
         self._lock = threading.Lock()
 
@@ -103,7 +107,7 @@ class LocalCluster:
                     metastore.stop()
                     del self._metastores[cluster_id]
 
-    def env(self) -> dict[str, str]:
+    def _make_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
             "SPARK_LOCAL_IP": "127.0.0.1",
@@ -136,7 +140,7 @@ class LocalCluster:
                                   args=args[1:], properties=job.properties, work_dir=run_dir)
         else:
             raise JobTypeNotSupported(f"{job.type.value} jobs cannot run on this cluster.")
-        return LaunchSpec(job.id, tuple(argv), run_dir, run_dir, self.env())
+        return LaunchSpec(job.id, tuple(argv), run_dir, run_dir, self._env)
 
 
 def _local_path(path: str) -> str:

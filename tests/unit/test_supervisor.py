@@ -164,14 +164,14 @@ def test_claim_and_kill_race_has_exactly_one_winner(tmp_path: Path) -> None:
         barrier = threading.Barrier(2)
         out: dict[str, Any] = {}
 
-        def claim() -> None:
+        def claim(barrier: threading.Barrier = barrier, out: dict[str, Any] = out) -> None:
             barrier.wait()
             out["claimed"] = [j.id for j in store.claim(cluster.id, 1, "owner")]
 
-        def kill(job_id: str = job.id) -> None:
+        def kill(barrier: threading.Barrier = barrier, job_id: str = job.id) -> None:
             barrier.wait()
-            out["killed"] = store.request_kill(job_id, "u", project_id=cluster.project_id,
-                                               cluster_id=cluster.id)
+            store.request_kill(job_id, "u", project_id=cluster.project_id,
+                               cluster_id=cluster.id)
 
         threads = [threading.Thread(target=claim), threading.Thread(target=kill)]
         for t in threads:
@@ -248,7 +248,7 @@ def test_kill_racing_natural_exit_ends_in_one_consistent_state(
         job_id = h.submit()
         wait_for(lambda j=job_id: j in h.engine.running())
         barrier = threading.Barrier(2)
-        t = threading.Thread(target=lambda j=job_id: (barrier.wait(), h.engine.end(j)))
+        t = threading.Thread(target=lambda j=job_id, b=barrier: (b.wait(), h.engine.end(j)))
         t.start()
         barrier.wait()
         h.kill(job_id)
