@@ -40,7 +40,11 @@ PRE_LAUNCH: frozenset[JobState] = frozenset(
 #: target state -> the states it may be reached from. The store turns every
 #: entry into a conditional UPDATE; nothing else decides whether a change is legal.
 TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
-    JobState.ACCEPTED: frozenset({JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED}),
+    # From RUNNING only when the claim never reached an engine (a crash in between):
+    # the job is queued again rather than lost.
+    JobState.ACCEPTED: frozenset(
+        {JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED, JobState.RUNNING}
+    ),
     # Claimed by a supervisor: from here on the owner alone ends the job.
     JobState.RUNNING: frozenset({JobState.ACCEPTED}),
     JobState.FINISHED: frozenset({JobState.RUNNING}),

@@ -12,10 +12,10 @@ from collections.abc import Container, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType
-from .engines.base import LaunchSpec
+from .engines.base import LaunchFailed, LaunchSpec
 from .errors import JobTypeNotSupported
 from .hadoop import mapreduce_argv
-from .metastore import Metastore, MetastoreConfig
+from .metastore import Metastore, MetastoreConfig, MetastoreError
 from .settings import Settings
 
 # spark-submit options that take no value; every other option takes one.
@@ -118,7 +118,10 @@ class LocalCluster:
         return env
 
     def defaults(self) -> dict[str, str]:
-        return {"spark.driver.memory": self.settings.driver_memory}
+        conf = {"spark.driver.memory": self.settings.driver_memory}
+        if self.settings.driver_java_options:
+            conf["spark.driver.extraJavaOptions"] = self.settings.driver_java_options
+        return conf
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
         """The command for ``job``. SQL jobs first make sure the metastore runs (blocking)."""
@@ -129,10 +132,11 @@ class LocalCluster:
                 args, master=s.master, properties=job.properties, defaults=self.defaults())]
         elif job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES:
             *pairs, sql = args
-            metastore = self.metastore(job.cluster_id)
-            metastore.ensure_started()
-            conf = {**self.defaults(), **metastore.spark_conf(), **job.properties,
-                    **LOOPBACK_CONF}
+            try:
+                metastore_conf = self.metastore(job.cluster_id).spark_conf()
+            except MetastoreError as exc:
+                raise LaunchFailed(f"the cluster's Hive metastore did not start: {exc}") from exc
+            conf = {**self.defaults(), **metastore_conf, **job.properties, **LOOPBACK_CONF}
             source = ["-e", sql] if job.type in SQL_TEXT_TYPES else ["-f", _local_path(sql)]
             argv = [s.spark_sql_cmd, "--master", s.master, *_confs(conf), *pairs, *source]
         elif job.type is JobType.MAP_REDUCE:

@@ -151,6 +151,12 @@ class Supervisor:
                 self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
                                                   f"could not launch: {exc}"))
                 return
+            except Exception as exc:
+                # A bug must not leave the job RUNNING for ever: record it and say why.
+                log.exception("job %s: launch failed unexpectedly", job.id)
+                self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
+                                                  f"could not launch: internal error: {exc}"))
+                return
             self._handles[job.id] = handle
             started = self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)
             if started is not None and started.kill_requested_ms is not None:
@@ -202,11 +208,15 @@ class Supervisor:
     def _reattach(self) -> None:
         """Pick up the RUNNING jobs this owner had before a restart."""
         for job in self.store.owned_jobs(self.config.owner):
-            handle = self.engine.attach(job.id, self.run_dir(job.id))
+            try:
+                handle = self.engine.attach(job.id, self.run_dir(job.id))
+            except LaunchFailed as exc:
+                self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
+                                                  f"could not launch: {exc}"))
+                continue
             if handle is None:
-                self.store.finish(job.id, Outcome(
-                    JobState.FAILED, JobResult.FAILED,
-                    "the service stopped before the job was launched"))
+                # Claimed, never handed to the engine: queue it again.
+                self.store.release(job.id)
                 continue
             if job.started_ms is None:
                 self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)

@@ -276,6 +276,24 @@ def test_restart_reattaches_to_running_jobs(make_harness: Callable[..., Harness]
     assert second.wait_state(job_id, JobState.FINISHED).result is JobResult.SUCCEEDED
 
 
+def test_restart_requeues_a_claim_that_never_reached_the_engine(
+        make_harness: Callable[..., Harness]) -> None:
+    held = MemoryEngine()
+    held.launch_gate = threading.Event()
+    first = make_harness(held)
+    job_id = first.submit()
+    assert held.launch_begun.wait(5)
+    assert first.job(job_id).state is JobState.RUNNING
+    first.supervisor.stop()  # "crash" while the launch is still held at the gate
+    held.launch_gate.set()
+    second = make_harness(store=first.store)
+    wait_for(lambda: job_id in second.engine.running(), message="the job to be relaunched")
+    second.engine.end(job_id)
+    assert second.wait_state(job_id, JobState.FINISHED).result is JobResult.SUCCEEDED
+    assert [s.job_id for s in second.engine.launched] == [job_id]
+    assert held.launched == [], "the first engine never started it"
+
+
 def test_batch_delete_kills_active_jobs_first(make_harness: Callable[..., Harness]) -> None:
     h = make_harness(MemoryEngine(honour_sigterm=False), kill_grace_s=0.3, max_running=1)
     running, queued, done = h.submit(name="r"), h.submit(name="q"), None

@@ -58,7 +58,11 @@ class Engine(Protocol):
         ...
 
     def attach(self, job_id: str, run_dir: Path) -> Handle | None:
-        """Find a job launched earlier (by this or a previous service) from its records."""
+        """Find a job launched earlier (by this or a previous service) from its records.
+
+        None if the job was never handed to the engine (it is safe to launch it);
+        :class:`LaunchFailed` if it was handed over but did not start.
+        """
         ...
 
     def poll(self, handle: Handle) -> ExitStatus | None:

@@ -16,6 +16,8 @@ from ..domain import ExitStatus
 from .base import Handle, LaunchFailed, LaunchSpec
 
 SHIM = Path(__file__).with_name("shim.py")
+# How long a restarted service waits for a launch that an earlier one handed over.
+ATTACH_WAIT_S = 5.0
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -24,6 +26,12 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return data
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
 
 
 def process_alive(pid: int) -> bool:
@@ -162,6 +170,9 @@ class ProcessEngine:
             "argv": list(spec.argv),
             "env": dict(spec.env),
         }
+        # The intent is on disk before the request leaves: after a crash, a job
+        # without it was never handed over and may be launched again.
+        write_json(spec.run_dir / "launch.json", {"job": spec.job_id, "argv": list(spec.argv)})
         try:
             zygote.stdin.write(json.dumps(request).encode() + b"\n")
             zygote.stdin.flush()
@@ -199,8 +210,20 @@ class ProcessEngine:
         return True
 
     def attach(self, job_id: str, run_dir: Path) -> Handle | None:
-        rec = _read_json(run_dir / "pid.json")
-        return self._handle(job_id, rec, run_dir) if rec else None
+        if not (run_dir / "launch.json").exists():
+            return None
+        # Handed over: the zygote of an earlier service may still be starting it.
+        deadline = time.monotonic() + ATTACH_WAIT_S
+        while True:
+            rec = _read_json(run_dir / "pid.json")
+            if rec is not None:
+                return self._handle(job_id, rec, run_dir)
+            failed = _read_json(run_dir / "launch_failed.json")
+            if failed is not None:
+                raise LaunchFailed(failed.get("error", "the job could not be started"))
+            if time.monotonic() > deadline:
+                raise LaunchFailed("the launcher went away before the job started")
+            time.sleep(0.01)
 
     def poll(self, handle: Handle) -> ExitStatus | None:
         rec = _read_json(handle.run_dir / "exit.json")

@@ -409,6 +409,16 @@ class Store:
             rows = conn.execute(stmt).all()
         return sorted((_job(r) for r in rows), key=lambda j: j.submitted_ms)
 
+    def release(self, job_id: str) -> Job | None:
+        """Queue a claimed job again that was never handed to an engine."""
+        with self.engine.begin() as conn:
+            return self._update_one(
+                conn,
+                (jobs.c.id == job_id, _may_become(JobState.ACCEPTED, only_from={JobState.RUNNING}),
+                 jobs.c.started_ms.is_(None)),
+                {"state": JobState.ACCEPTED, "owner": None},
+            )
+
     def mark_started(self, job_id: str, started_ms: int, launcher_id: str) -> Job | None:
         with self.engine.begin() as conn:
             return self._update_one(

@@ -1,0 +1,154 @@
+// A per-cluster Hive metastore daemon that listens on 127.0.0.1 only.
+//
+// Why it exists: Spark ships only embedded Derby, and embedded Derby lets one
+// JVM open a database at a time, so two concurrent spark-sql jobs cannot each
+// boot the cluster's metastore_db. This daemon is the one JVM that owns it and
+// serves the Hive metastore Thrift API; jobs connect with
+// hive.metastore.uris=thrift://127.0.0.1:PORT. Hive 2.3's own
+// HiveMetaStore.main binds to every interface, so we build the same server
+// from its parts and bind the socket ourselves.
+//
+// Run with Java's single-file source launcher against Spark's jars:
+//   java -cp "$SPARK_HOME/jars/*" LoopbackMetastore.java HOME PORT PORT_FILE
+// HOME gets metastore_db/, warehouse/ and logs/derby.log. PORT 0, or a port
+// that is taken, means "any free port". The port actually bound is written to
+// PORT_FILE once the metastore is ready to serve.
+
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+
+import org.apache.hadoop.hive.conf.HiveConf;
+import org.apache.hadoop.hive.conf.HiveConf.ConfVars;
+import org.apache.hadoop.hive.metastore.HiveMetaStore;
+import org.apache.hadoop.hive.metastore.IHMSHandler;
+import org.apache.hadoop.hive.metastore.TSetIpAddressProcessor;
+import org.apache.thrift.TException;
+import org.apache.thrift.protocol.TBinaryProtocol;
+import org.apache.thrift.protocol.TProtocol;
+import org.apache.thrift.server.ServerContext;
+import org.apache.thrift.server.TServer;
+import org.apache.thrift.server.TServerEventHandler;
+import org.apache.thrift.server.TThreadPoolServer;
+import org.apache.thrift.transport.TServerSocket;
+import org.apache.thrift.transport.TTransport;
+import org.apache.thrift.transport.TTransportException;
+
+public final class LoopbackMetastore {
+  public static void main(String[] args) throws Exception {
+    if (args.length != 3) {
+      System.err.println("usage: LoopbackMetastore HOME PORT PORT_FILE");
+      System.exit(2);
+    }
+    Path home = Path.of(args[0]).toAbsolutePath().normalize();
+    int wantedPort = Integer.parseInt(args[1]);
+    Path portFile = Path.of(args[2]).toAbsolutePath();
+    Path warehouse = home.resolve("warehouse");
+    Path logs = home.resolve("logs");
+    Files.createDirectories(warehouse);
+    Files.createDirectories(logs);
+
+    // Derby reads these when its driver boots, which is later (first JDBC
+    // connection); without them derby.log lands in the daemon's cwd.
+    System.setProperty("derby.system.home", home.toString());
+    System.setProperty("derby.stream.error.file", logs.resolve("derby.log").toString());
+
+    HiveConf conf = new HiveConf();
+    // Plain set() beats any hive-site.xml found on the classpath.
+    conf.set(ConfVars.METASTORECONNECTURLKEY.varname,
+        "jdbc:derby:;databaseName=" + home.resolve("metastore_db") + ";create=true");
+    conf.set(ConfVars.METASTOREWAREHOUSE.varname, warehouse.toUri().toString());
+    // Spark's jars have no Hive schema scripts and no schematool: let
+    // DataNucleus create the schema on first start and skip version checks,
+    // exactly as Spark's own embedded metastore does.
+    conf.set(ConfVars.METASTORE_AUTO_CREATE_ALL.varname, "true");
+    conf.set(ConfVars.METASTORE_SCHEMA_VERIFICATION.varname, "false");
+    // Hive 2.3 defaults to BoneCP, which Spark does not ship; HikariCP it does.
+    conf.set(ConfVars.METASTORE_CONNECTION_POOLING_TYPE.varname, "HikariCP");
+    // One local user: no need to impersonate clients, so no UGI transport.
+    conf.set(ConfVars.METASTORE_EXECUTE_SET_UGI.varname, "false");
+
+    // Open Derby and create the schema (slow on first start) BEFORE binding,
+    // so "port accepts connections" really means ready to serve.
+    IHMSHandler handler = HiveMetaStore.newRetryingHMSHandler(
+        new HiveMetaStore.HMSHandler("loopback metastore", conf, false), conf);
+
+    TServerSocket socket = bindLoopback(wantedPort);
+    int port = socket.getServerSocket().getLocalPort();
+
+    long maxMessage = conf.getLongVar(ConfVars.METASTORESERVERMAXMESSAGESIZE);
+    TThreadPoolServer server = new TThreadPoolServer(new TThreadPoolServer.Args(socket)
+        .processor(new TSetIpAddressProcessor<>(handler))
+        .protocolFactory(new TBinaryProtocol.Factory())
+        .inputProtocolFactory(new TBinaryProtocol.Factory(true, true, maxMessage, maxMessage))
+        // One worker thread per open client connection; Hive's default
+        // minimum of 200 pinned threads is pointless for a handful of jobs.
+        .minWorkerThreads(4)
+        .maxWorkerThreads(200)
+        // On SIGTERM do not wait long for connected clients.
+        .stopTimeoutVal(5));
+    server.setServerEventHandler(new TServerEventHandler() {
+      @Override public void preServe() {}
+      @Override public ServerContext createContext(TProtocol in, TProtocol out) { return null; }
+      @Override public void processContext(ServerContext c, TTransport in, TTransport out) {}
+      @Override public void deleteContext(ServerContext c, TProtocol in, TProtocol out) {
+        // Each worker thread caches a RawStore (JDO persistence manager) in a
+        // ThreadLocal; release it when a client disconnects without calling
+        // shutdown(), as HiveMetaStore.startMetaStore does.
+        try {
+          handler.shutdown();
+        } catch (TException e) {
+          System.err.println("LoopbackMetastore: cleanup after disconnect failed: " + e);
+        }
+      }
+    });
+
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(server), "metastore-stop"));
+    // Atomic rename: a reader never sees a half-written port number.
+    Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
+    Files.writeString(tmp, port + "\n");
+    Files.move(tmp, portFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    System.out.println("LoopbackMetastore: serving thrift://127.0.0.1:" + port
+        + " home=" + home);
+    System.out.flush();
+    server.serve();
+  }
+
+  // The whole point: bind 127.0.0.1, never the wildcard address. Binding
+  // here, in the daemon, also avoids the race of a caller probing a port that
+  // someone else takes before we bind it.
+  private static TServerSocket bindLoopback(int port) throws Exception {
+    InetAddress loopback = InetAddress.getByName("127.0.0.1");
+    try {
+      return new TServerSocket(new InetSocketAddress(loopback, port));
+    } catch (TTransportException e) {
+      if (port == 0 || !(e.getCause() instanceof BindException)) {
+        throw e;
+      }
+      System.out.println("LoopbackMetastore: port " + port + " is taken, using a free one");
+      return new TServerSocket(new InetSocketAddress(loopback, 0));
+    }
+  }
+
+  // SIGTERM path: stop accepting, then shut Derby down cleanly so the next
+  // start does not have to run crash recovery.
+  private static void stop(TServer server) {
+    System.out.println("LoopbackMetastore: stopping");
+    server.stop();
+    try {
+      DriverManager.getConnection("jdbc:derby:;shutdown=true").close();
+    } catch (SQLException e) {
+      // Derby reports a successful system shutdown as SQLState XJ015.
+      if (!"XJ015".equals(e.getSQLState())) {
+        e.printStackTrace();
+      }
+    }
+    System.out.println("LoopbackMetastore: stopped");
+    System.out.flush();
+  }
+}

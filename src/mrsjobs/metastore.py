@@ -1,0 +1,362 @@
+"""A per-cluster Hive metastore daemon, so concurrent SQL jobs share one catalog.
+
+Spark ships only embedded Derby, which lets a single JVM open a database. Two
+``spark-sql`` jobs that each boot the cluster's ``metastore_db`` therefore
+collide. Instead one long-lived JVM (``java/LoopbackMetastore.java``, run with
+Java's single-file source launcher against Spark's own Hive 2.3 jars) owns the
+Derby database and serves the metastore Thrift API on 127.0.0.1 only; every SQL
+job of the cluster connects to it with ``hive.metastore.uris``.
+
+Layout of ``MetastoreConfig.home``::
+
+    metastore.lock      fcntl lock: one starter/stopper at a time, across processes
+    metastore.pid       pid of the daemon (written by us)
+    metastore.port      port it listens on (written by the daemon once it serves)
+    metastore_db/       the Derby database
+    warehouse/          managed tables
+    logs/metastore.log  daemon stdout/stderr (appended)
+    logs/derby.log      Derby's own log
+    tmp/                Hive session scratch space of the SQL jobs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+HOST = "127.0.0.1"
+JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "LoopbackMetastore.java"
+
+#: Small heap; C1-only JIT starts (and compiles the source file) about twice as
+#: fast, and the metastore is I/O bound; IPv4 stack so the socket is plain
+#: 127.0.0.1 rather than the v4-mapped [::ffff:127.0.0.1].
+DEFAULT_JAVA_OPTIONS: tuple[str, ...] = (
+    "-Xmx256m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Djava.net.preferIPv4Stack=true",
+)
+
+_CONNECT_TIMEOUT = 1.0
+_POLL_INTERVAL = 0.1
+_KILL_WAIT = 10.0
+_LOG_TAIL_CHARS = 4000
+
+
+class MetastoreError(Exception):
+    """The metastore daemon could not be started or stopped."""
+
+
+@dataclass(frozen=True)
+class MetastoreConfig:
+    home: Path
+    """The cluster's directory for metastore db, warehouse, logs, pid/port files."""
+    spark_home: Path
+    """Where Spark's ``jars/`` lives."""
+    java: str = "java"
+    start_timeout: float = 120.0
+    stop_timeout: float = 20.0
+    """How long SIGTERM gets (Derby shuts down cleanly) before SIGKILL."""
+    java_options: tuple[str, ...] = DEFAULT_JAVA_OPTIONS
+
+
+class Metastore:
+    """Handle on the metastore daemon of one cluster home.
+
+    Any number of ``Metastore`` objects, in any number of threads and processes,
+    may point at the same home: they coordinate through files in it.
+    """
+
+    def __init__(self, config: MetastoreConfig) -> None:
+        self.config = config
+        self.home = config.home.resolve()
+        self.pid_file = self.home / "metastore.pid"
+        self.port_file = self.home / "metastore.port"
+        self.lock_file = self.home / "metastore.lock"
+        self.log_file = self.home / "logs" / "metastore.log"
+        self.warehouse = self.home / "warehouse"
+
+    # -- public API ----------------------------------------------------------
+
+    def ensure_started(self) -> str:
+        """Start the daemon unless a live one serves this home; return its thrift URI.
+
+        Safe to call concurrently from threads and processes. The daemon is
+        detached: it outlives the caller, and a later call (from any process)
+        reuses it, or replaces it if it died.
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            pid = self._find_pid()
+            if pid is not None:
+                with _Process(pid) as proc:
+                    if not proc.exited():
+                        deadline = time.monotonic() + self.config.start_timeout
+                        port = self._await_ready(proc, deadline)
+                        if port is not None:
+                            return _uri(port)
+                        # Alive but not serving in time: hung, replace it.
+                        self._terminate(proc)
+            return _uri(self._start())
+
+    def spark_conf(self) -> dict[str, str]:
+        """``--conf`` entries a SQL job needs (starts the daemon if it is not running)."""
+        uri = self.ensure_started()
+        tmp = self.home / "tmp"
+        return {
+            "spark.sql.catalogImplementation": "hive",
+            "spark.hadoop.hive.metastore.uris": uri,
+            "spark.sql.warehouse.dir": str(self.warehouse),
+            # Hive's session dirs default to /tmp (one "<uuid>_resources" dir per
+            # job, never removed); keep them with the cluster instead. Hive
+            # expands ${hive.session.id} itself.
+            "spark.hadoop.hive.downloaded.resources.dir": f"{tmp}/${{hive.session.id}}_resources",
+            "spark.hadoop.hive.exec.scratchdir": str(tmp / "scratch"),
+            "spark.hadoop.hive.exec.local.scratchdir": str(tmp / "local"),
+        }
+
+    def stop(self) -> None:
+        """Stop the daemon (SIGTERM its process group, SIGKILL after ``stop_timeout``)."""
+        if not self.home.is_dir():
+            return
+        with self._locked():
+            pid = self._find_pid()
+            if pid is not None:
+                with _Process(pid) as proc:
+                    self._terminate(proc)
+            # The port file stays: a restart tries the same port again.
+            self.pid_file.unlink(missing_ok=True)
+
+    def pid(self) -> int | None:
+        """The daemon's pid if it is alive, else None."""
+        return self._find_pid()
+
+    # -- internals -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # flock locks belong to the open file description, so a separate open()
+        # per call excludes other threads of this process as well as others.
+        with open(self.lock_file, "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _command(self, port: int) -> list[str]:
+        jars = self.config.spark_home / "jars"
+        return [self.config.java, *self.config.java_options, "-cp", f"{jars}/*",
+                str(JAVA_SOURCE), str(self.home), str(port), str(self.port_file)]
+
+    def _start(self) -> int:
+        """Spawn a daemon (lock held) and wait until it serves; return its port."""
+        for needed in (JAVA_SOURCE, self.config.spark_home / "jars"):
+            if not needed.exists():
+                raise MetastoreError(f"cannot start the metastore: {needed} is missing")
+        wanted = _read_int(self.port_file) or 0
+        # A port file is only trusted once the new daemon rewrites it.
+        self.port_file.unlink(missing_ok=True)
+        self.pid_file.unlink(missing_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting metastore\n".encode())
+            log.flush()
+            log_offset = log.tell()
+            pid = self._spawn(self._command(wanted), log)
+        _write_atomic(self.pid_file, f"{pid}\n")
+        deadline = time.monotonic() + self.config.start_timeout
+        with _Process(pid) as proc:
+            port = self._await_ready(proc, deadline)
+            if port is not None:
+                return port
+            if proc.exited():
+                raise MetastoreError(
+                    f"metastore daemon exited while starting; log:\n{self._log_tail(log_offset)}")
+            self._terminate(proc)
+            raise MetastoreError(
+                f"metastore daemon not ready within {self.config.start_timeout:g}s; "
+                f"log:\n{self._log_tail(log_offset)}")
+
+    def _spawn(self, command: list[str], log: IO[bytes]) -> int:
+        """Run ``command`` detached and return its pid.
+
+        A throw-away ``sh`` in a new session starts the JVM in the background
+        and exits, so the JVM is not our child: it outlives us, is never left a
+        zombie here, and Popen never warns that it is still running. The JVM
+        keeps the session and process group, so stop() can signal the group.
+        """
+        launcher = subprocess.Popen(
+            ["/bin/sh", "-c", '"$@" >&2 & echo $!', "metastore-launcher", *command],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+            cwd=self.home, env=_daemon_env(), start_new_session=True)
+        try:
+            out, _ = launcher.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()
+            raise MetastoreError("the metastore launcher shell hung") from None
+        if launcher.returncode != 0 or not out.strip().isdigit():
+            raise MetastoreError(f"could not launch the metastore daemon: {command}")
+        return int(out)
+
+    def _await_ready(self, proc: _Process, deadline: float) -> int | None:
+        """The port once the daemon accepts TCP connections; None if it died or timed out."""
+        while True:
+            port = _read_int(self.port_file)
+            if port is not None and _accepts(port):
+                return port
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if proc.wait(min(_POLL_INTERVAL, remaining)):
+                return None
+
+    def _terminate(self, proc: _Process) -> None:
+        try:
+            pgid = os.getpgid(proc.pid)
+        except ProcessLookupError:
+            return
+        # Never signal our own group (only possible if the pid file is bogus).
+        own = pgid == os.getpgrp()
+        for sig, wait in ((signal.SIGTERM, self.config.stop_timeout),
+                          (signal.SIGKILL, _KILL_WAIT)):
+            with contextlib.suppress(ProcessLookupError):
+                if own:
+                    os.kill(proc.pid, sig)
+                else:
+                    os.killpg(pgid, sig)
+            if proc.wait(wait):
+                return
+        raise MetastoreError(f"metastore daemon {proc.pid} survived SIGKILL")
+
+    def _find_pid(self) -> int | None:
+        """The live daemon of this home: the pid file's, or found in /proc.
+
+        The /proc scan covers a daemon whose starter died before writing the
+        pid file; another daemon could not open the Derby database it holds.
+        """
+        pid = _read_int(self.pid_file)
+        if pid is not None and self._is_ours(pid):
+            return pid
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and self._is_ours(int(entry.name)):
+                _write_atomic(self.pid_file, f"{entry.name}\n")
+                return int(entry.name)
+        return None
+
+    def _is_ours(self, pid: int) -> bool:
+        """A live (non-zombie) process running our daemon for this home.
+
+        Checking the command line guards against a recycled pid.
+        """
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        source = JAVA_SOURCE.name.encode()
+        return (any(a.endswith(source) for a in args) and str(self.home).encode() in args
+                and _proc_alive(pid))
+
+    def _log_tail(self, offset: int) -> str:
+        try:
+            with open(self.log_file, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+        except OSError as e:
+            return f"(no log: {e})"
+        return text[-_LOG_TAIL_CHARS:]
+
+
+class _Process:
+    """Waits for a process that need not be our child (pidfd where available)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._fd: int | None = None
+        self._gone = False
+        try:
+            self._fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._gone = True
+        except (OSError, AttributeError):
+            self._fd = None  # no pidfd (old kernel): poll /proc instead
+
+    def __enter__(self) -> _Process:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def exited(self) -> bool:
+        return self.wait(0)
+
+    def wait(self, timeout: float) -> bool:
+        """True once the process has exited (zombies count), waiting up to ``timeout``."""
+        if self._gone:
+            return True
+        if self._fd is not None:
+            poller = select.poll()
+            poller.register(self._fd, select.POLLIN)
+            self._gone = bool(poller.poll(max(0, int(timeout * 1000))))
+            return self._gone
+        deadline = time.monotonic() + timeout
+        while _proc_alive(self.pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(_POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+        self._gone = True
+        return True
+
+
+def _proc_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=_CONNECT_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _uri(port: int) -> str:
+    return f"thrift://{HOST}:{port}"
+
+
+def _daemon_env() -> dict[str, str]:
+    # Hive would read a hive-site.xml found via these and could override our setup.
+    return {k: v for k, v in os.environ.items() if k not in ("HIVE_CONF_DIR", "HIVE_HOME")}
