@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
 
 from .domain import COMPONENT_OF, Component, Job, JobResult, JobState, JobType
 from .errors import (
@@ -36,12 +36,31 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class Notifier(Protocol):
+    """Who runs the jobs: told at once about new jobs and kill requests (the store
+    has them already; without a notice they are found on the next poll)."""
+
+    def submitted(self, cluster_id: str) -> None: ...
+
+    def kill_requested(self, job_id: str) -> None: ...
+
+
+class NoNotifier:
+    def submitted(self, cluster_id: str) -> None:
+        pass
+
+    def kill_requested(self, job_id: str) -> None:
+        pass
+
+
 class JobService:
     def __init__(self, store: Store, runnable: frozenset[JobType],
-                 wake: Callable[[], None] = lambda: None) -> None:
+                 notifier: Notifier | None = None) -> None:
         self.store = store
         self.runnable = runnable
-        self.wake = wake
+        self.notifier = notifier or NoNotifier()
+        # Clusters are never deleted or moved, so a cluster once found stays valid.
+        self._clusters: dict[tuple[str, str], Cluster] = {}
 
     # -- identity -------------------------------------------------------------------
 
@@ -62,7 +81,11 @@ class JobService:
         if who.project_id != project_id:
             raise AccessDenied(f"No access rights: the token is not scoped to project "
                                f"{project_id}.")
-        return self.store.cluster(project_id, cluster_id)
+        key = (project_id, cluster_id)
+        cluster = self._clusters.get(key)
+        if cluster is None:
+            cluster = self._clusters[key] = self.store.cluster(project_id, cluster_id)
+        return cluster
 
     # -- jobs -----------------------------------------------------------------------
 
@@ -71,7 +94,7 @@ class JobService:
         spec = submit_spec(body)
         self._check_runnable(cluster, spec.type)
         job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE)
-        self.wake()
+        self.notifier.submitted(cluster.id)
         return job
 
     def _check_runnable(self, cluster: Cluster, job_type: JobType) -> None:
@@ -99,7 +122,7 @@ class JobService:
         job = self.store.request_kill(job_id, who.user, project_id=project_id,
                                       cluster_id=cluster_id)
         if job.state is JobState.RUNNING:
-            self.wake()
+            self.notifier.kill_requested(job.id)
         return job
 
     def batch_delete(self, who: Identity, project_id: str, cluster_id: str, body: Any) -> None:
@@ -107,7 +130,8 @@ class JobService:
         req = parse_model(BatchDeleteRequest, body)
         self.store.request_delete(req.job_id_list, who.user, project_id=project_id,
                                   cluster_id=cluster_id)
-        self.wake()
+        for job_id in req.job_id_list:
+            self.notifier.kill_requested(job_id)
 
 
 def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

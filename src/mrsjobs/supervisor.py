@@ -69,7 +69,11 @@ class Supervisor:
         self._handles: dict[str, Handle] = {}
         self._done: dict[str, asyncio.Future[None]] = {}
         self._killing: set[str] = set()
+        self._signalled: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Clusters that may have queued jobs, and whether stored kill requests need a look.
+        self._hinted: set[str] = set()
+        self._kills_due = False
 
     # -- lifecycle (called from other threads) --------------------------------------
 
@@ -88,10 +92,36 @@ class Supervisor:
             self._thread.join(30)
 
     def wake(self) -> None:
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(wake.set)
+        if self._wake is not None:
+            self._call(self._wake.set)
+
+    def submitted(self, cluster_id: str) -> None:
+        """A job was queued on ``cluster_id``."""
+        self._call(self._on_submitted, cluster_id)
+
+    def kill_requested(self, job_id: str) -> None:
+        """A kill of ``job_id`` was stored."""
+        self._call(self._on_kill_requested, job_id)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed in between: nothing to do
+                loop.call_soon_threadsafe(fn, *args)
+
+    def _on_submitted(self, cluster_id: str) -> None:
+        self._hinted.add(cluster_id)
+        self._wake_now()
+
+    def _on_kill_requested(self, job_id: str) -> None:
+        # Fast path: a job we run gets its signal now, not on the next tick.
+        if not self._start_kill(job_id):
+            self._kills_due = True
+            self._wake_now()
+
+    def _wake_now(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
     def _thread_main(self) -> None:
         asyncio.run(self._main())
@@ -106,14 +136,21 @@ class Supervisor:
             await start()
         self._reattach()
         self._ready.set()
+        next_full = 0.0
         while not self._stopping:
             self._wake.clear()
+            # A full pass (every poll interval) rereads what other processes may have
+            # changed; in between, only what a notification pointed at is looked at.
+            full = self._loop.time() >= next_full
+            if full:
+                next_full = self._loop.time() + self.config.poll_interval_s
             try:
-                self._tick()
+                self._tick(full)
             except Exception:
                 log.exception("supervisor tick failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
+                await asyncio.wait_for(self._wake.wait(),
+                                       max(0.0, next_full - self._loop.time()))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -124,17 +161,33 @@ class Supervisor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _tick(self) -> None:
-        for job in self.store.pending_kills(self.config.owner):
-            if job.id in self._handles and job.id not in self._killing:
-                self._killing.add(job.id)
-                self._spawn(self._kill(job))
-        for cluster in self.store.clusters():
-            free = self.config.max_running - len(self._active[cluster.id])
-            for job in self.store.claim(cluster.id, free, self.config.owner):
-                self._active[cluster.id].add(job.id)
+    def _tick(self, full: bool) -> None:
+        if full or self._kills_due:
+            self._kills_due = False
+            for job in self.store.pending_kills(self.config.owner):
+                self._start_kill(job.id)
+        if full:
+            self._hinted.update(c.id for c in self.store.clusters())
+        for cluster_id in list(self._hinted):
+            free = self.config.max_running - len(self._active[cluster_id])
+            if free <= 0:
+                continue  # the hint stays: a freed slot looks again
+            claimed = self.store.claim(cluster_id, free, self.config.owner)
+            if len(claimed) < free:
+                self._hinted.discard(cluster_id)
+            for job in claimed:
+                self._active[cluster_id].add(job.id)
                 self._done[job.id] = asyncio.get_running_loop().create_future()
                 self._spawn(self._run(job))
+
+    def _start_kill(self, job_id: str) -> bool:
+        """Start killing a job this supervisor runs; False if it runs none such (yet)."""
+        if job_id not in self._handles:
+            return False
+        if job_id not in self._killing:
+            self._killing.add(job_id)
+            self._spawn(self._kill(job_id))
+        return True
 
     def run_dir(self, job_id: str) -> Path:
         return self.config.runs_dir / job_id
@@ -160,7 +213,7 @@ class Supervisor:
             self._handles[job.id] = handle
             started = self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)
             if started is not None and started.kill_requested_ms is not None:
-                self.wake()
+                self._start_kill(job.id)
             await self._watch(job.id, handle)
         finally:
             self._forget(job)
@@ -170,8 +223,7 @@ class Supervisor:
         self._finalize(job_id, status)
 
     def _finalize(self, job_id: str, status: ExitStatus) -> None:
-        job = self.store.job(job_id)
-        outcome = outcome_of(status, kill_signalled_ms=job.kill_signalled_ms)
+        outcome = outcome_of(status, kill_signalled_ms=self._signalled.pop(job_id, None))
         final = self.store.finish(job_id, outcome, exit_code=status.exit_code,
                                   finished_ms=status.ended_ms)
         if final is not None and final.delete_requested:
@@ -181,14 +233,17 @@ class Supervisor:
         self._active[job.cluster_id].discard(job.id)
         self._handles.pop(job.id, None)
         self._killing.discard(job.id)
+        self._signalled.pop(job.id, None)
         done = self._done.pop(job.id, None)
         if done is not None and not done.done():
             done.set_result(None)
-        self.wake()
+        # A slot is free: look for queued work.
+        self._hinted.add(job.cluster_id)
+        self._wake_now()
 
-    async def _kill(self, job: Job) -> None:
+    async def _kill(self, job_id: str) -> None:
         """SIGTERM the tree, then SIGKILL after the grace period; bounded attempts."""
-        handle, done = self._handles.get(job.id), self._done.get(job.id)
+        handle, done = self._handles.get(job_id), self._done.get(job_id)
         if handle is None or done is None:
             return
         waits = [self.config.kill_grace_s] + [self.config.kill_confirm_s] * max(
@@ -196,14 +251,15 @@ class Supervisor:
         for attempt, wait_s in enumerate(waits):
             at = now_ms()
             if self.engine.signal(handle, force=attempt > 0):
-                self.store.mark_signalled(job.id, at)
+                self._signalled.setdefault(job_id, at)
+                self.store.mark_signalled(job_id, at)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(done), wait_s)
                 return
-        self.store.finish(job.id, Outcome(
+        self.store.finish(job_id, Outcome(
             JobState.FAILED, JobResult.FAILED,
             f"kill not confirmed after {len(waits)} attempts: processes may remain"))
-        log.error("job %s: kill not confirmed after %d attempts", job.id, len(waits))
+        log.error("job %s: kill not confirmed after %d attempts", job_id, len(waits))
 
     def _reattach(self) -> None:
         """Pick up the RUNNING jobs this owner had before a restart."""
@@ -220,6 +276,8 @@ class Supervisor:
                 continue
             if job.started_ms is None:
                 self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)
+            if job.kill_signalled_ms is not None:
+                self._signalled[job.id] = job.kill_signalled_ms
             self._active[job.cluster_id].add(job.id)
             self._handles[job.id] = handle
             self._done[job.id] = asyncio.get_running_loop().create_future()

@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
                 poll_interval_s=settings.poll_interval_s,
             ),
         )
-        app.state.service = JobService(store, RUNNABLE, supervisor.wake)
+        app.state.service = JobService(store, RUNNABLE, supervisor)
         supervisor.start()
         try:
             yield

@@ -4,9 +4,11 @@ from :data:`mrsjobs.domain.TRANSITIONS`; zero rows changed means "not allowed"."
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +27,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import Executable
 
 from ..domain import (
-    PRE_LAUNCH,
     TERMINAL,
-    TRANSITIONS,
     Component,
     Job,
     JobResult,
@@ -39,6 +40,7 @@ from ..domain import (
     Outcome,
 )
 from ..errors import ClusterNotFound, JobNotFound
+from . import statements as sql
 from .tables import clusters, jobs, metadata, projects, tokens
 
 
@@ -133,19 +135,21 @@ def _job(row: Row[Any]) -> Job:
     )
 
 
-def _may_become(target: JobState, *, only_from: Iterable[JobState] | None = None) -> Any:
-    allowed = TRANSITIONS[target]
-    if only_from is not None:
-        allowed = allowed & frozenset(only_from)
-    return jobs.c.state.in_(sorted(allowed))
-
-
 class Store:
     """Projects, clusters, tokens and jobs in one SQL database (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # SQLite admits one writer; its busy handler sleeps 1-25 ms per retry. Queue
+        # this process's writers on a lock instead (other processes still use it).
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if url.startswith("sqlite") else nullcontext())
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     def migrate(self) -> None:
         metadata.create_all(self.engine)
@@ -157,7 +161,7 @@ class Store:
 
     def ensure_project(self, project_id: str, name: str) -> bool:
         """Create the project if it is missing; True if it was created."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first():
                 return False
             conn.execute(insert(projects).values(id=project_id, name=name, created_ms=now_ms()))
@@ -172,7 +176,7 @@ class Store:
         self, project_id: str, name: str, components: Iterable[Component], cluster_id: str
     ) -> Cluster:
         comps = frozenset(components)
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(clusters).values(
                     id=cluster_id,
@@ -207,7 +211,7 @@ class Store:
         raise ClusterNotFound()
 
     def add_token(self, token_hash: str, project_id: str, user: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(tokens).values(
                     token_hash=token_hash, project_id=project_id, user_name=user,
@@ -217,24 +221,21 @@ class Store:
 
     def identity(self, token_hash: str) -> Identity | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(tokens.c.project_id, tokens.c.user_name).where(
-                    tokens.c.token_hash == token_hash
-                )
-            ).first()
+            row = conn.execute(sql.IDENTITY, {"p_hash": token_hash}).first()
         return Identity(row.project_id, row.user_name) if row else None
 
     # -- jobs: reads ----------------------------------------------------------------
 
     def job(self, job_id: str, *, project_id: str | None = None,
             cluster_id: str | None = None) -> Job:
-        stmt = select(jobs).where(jobs.c.id == job_id)
-        if project_id is not None:
-            stmt = stmt.where(jobs.c.project_id == project_id)
-        if cluster_id is not None:
-            stmt = stmt.where(jobs.c.cluster_id == cluster_id)
+        """A job by id; with a project and cluster, only if it is theirs."""
+        if project_id is not None and cluster_id is not None:
+            stmt, params = sql.GET_SCOPED, {"p_id": job_id, "p_project": project_id,
+                                            "p_cluster": cluster_id}
+        else:
+            stmt, params = sql.GET, {"p_id": job_id}
         with self.engine.connect() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(stmt, params).first()
         if row is None:
             raise JobNotFound()
         return _job(row)
@@ -280,23 +281,12 @@ class Store:
 
     def owned_jobs(self, owner: str) -> list[Job]:
         """The RUNNING jobs a supervisor instance owns."""
-        stmt = select(jobs).where(jobs.c.state == JobState.RUNNING, jobs.c.owner == owner)
         with self.engine.connect() as conn:
-            return [_job(r) for r in conn.execute(stmt)]
+            return [_job(r) for r in conn.execute(sql.OWNED, {"p_owner": owner})]
 
     def pending_kills(self, owner: str) -> list[Job]:
-        stmt = select(jobs).where(
-            jobs.c.state == JobState.RUNNING,
-            jobs.c.owner == owner,
-            jobs.c.kill_requested_ms.is_not(None),
-        )
         with self.engine.connect() as conn:
-            return [_job(r) for r in conn.execute(stmt)]
-
-    def queued_clusters(self) -> list[str]:
-        stmt = select(jobs.c.cluster_id).where(jobs.c.state == JobState.ACCEPTED).distinct()
-        with self.engine.connect() as conn:
-            return [r.cluster_id for r in conn.execute(stmt)]
+            return [_job(r) for r in conn.execute(sql.PENDING_KILLS, {"p_owner": owner})]
 
     # -- jobs: changes --------------------------------------------------------------
 
@@ -319,13 +309,12 @@ class Store:
             "kill_attempts": 0,
             "delete_requested": False,
         }
-        with self.engine.begin() as conn:
-            row = conn.execute(insert(jobs).values(**values).returning(jobs)).one()
-        return _job(row)
+        with self._write() as conn:
+            return _job(conn.execute(sql.INSERT, values).one())
 
-    def _update_one(self, conn: Connection, where: Sequence[Any],
-                    values: Mapping[str, Any]) -> Job | None:
-        row = conn.execute(update(jobs).where(*where).values(**values).returning(jobs)).first()
+    def _change(self, stmt: Executable, **params: Any) -> Job | None:
+        with self._write() as conn:
+            row = conn.execute(stmt, params).first()
         return _job(row) if row else None
 
     def request_kill(self, job_id: str, by: str, *, project_id: str,
@@ -334,25 +323,14 @@ class Store:
 
         Returns the job as it is after the request. Finished jobs are left as they are.
         """
-        scope = (jobs.c.id == job_id, jobs.c.project_id == project_id,
-                 jobs.c.cluster_id == cluster_id)
-        now = now_ms()
-        with self.engine.begin() as conn:
-            killed = self._update_one(
-                conn,
-                (*scope, _may_become(JobState.KILLED, only_from=PRE_LAUNCH)),
-                {"state": JobState.KILLED, "result": JobResult.KILLED, "finished_ms": now,
-                 "kill_requested_ms": now, "kill_requested_by": by,
-                 "diagnostics": "killed before launch"},
-            )
-            if killed is not None:
-                return killed
-            requested = self._update_one(
-                conn,
-                (*scope, jobs.c.state == JobState.RUNNING, jobs.c.kill_requested_ms.is_(None)),
-                {"kill_requested_ms": now, "kill_requested_by": by},
-            )
-        return requested or self.job(job_id, project_id=project_id, cluster_id=cluster_id)
+        params = {"p_id": job_id, "p_project": project_id, "p_cluster": cluster_id,
+                  "p_now": now_ms(), "p_by": by}
+        with self._write() as conn:
+            row = (conn.execute(sql.KILL_BEFORE_LAUNCH, params).first()
+                   or conn.execute(sql.REQUEST_KILL, params).first())
+        if row is not None:
+            return _job(row)
+        return self.job(job_id, project_id=project_id, cluster_id=cluster_id)
 
     def request_delete(self, job_ids: Sequence[str], by: str, *, project_id: str,
                        cluster_id: str) -> None:
@@ -364,7 +342,7 @@ class Store:
         scope = (jobs.c.id.in_(ids), jobs.c.project_id == project_id,
                  jobs.c.cluster_id == cluster_id)
         now = now_ms()
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             # A write first: SQLite then holds the write lock for the whole transaction.
             found = conn.execute(
                 update(jobs).where(*scope).values(delete_requested=True).returning(jobs.c.id)
@@ -373,86 +351,42 @@ class Store:
                 missing = sorted(set(ids) - set(found))
                 conn.rollback()
                 raise JobNotFound(f"The job does not exist: {', '.join(missing)}")
-            conn.execute(
-                update(jobs)
-                .where(*scope, _may_become(JobState.KILLED, only_from=PRE_LAUNCH))
-                .values(state=JobState.KILLED, result=JobResult.KILLED, finished_ms=now,
-                        kill_requested_ms=now, kill_requested_by=by,
-                        diagnostics="killed before launch")
-            )
-            conn.execute(
-                update(jobs)
-                .where(*scope, jobs.c.state == JobState.RUNNING,
-                       jobs.c.kill_requested_ms.is_(None))
-                .values(kill_requested_ms=now, kill_requested_by=by)
-            )
+            for job_id in ids:
+                params = {"p_id": job_id, "p_project": project_id, "p_cluster": cluster_id,
+                          "p_now": now, "p_by": by}
+                if conn.execute(sql.KILL_BEFORE_LAUNCH, params).first() is None:
+                    conn.execute(sql.REQUEST_KILL, params)
             conn.execute(delete(jobs).where(*scope, jobs.c.state.in_(sorted(TERMINAL))))
 
     def claim(self, cluster_id: str, limit: int, owner: str) -> list[Job]:
         """Take up to ``limit`` queued jobs of a cluster, oldest first, for ``owner``."""
         if limit <= 0:
             return []
-        oldest = (
-            select(jobs.c.seq)
-            .where(jobs.c.cluster_id == cluster_id, jobs.c.state == JobState.ACCEPTED)
-            .order_by(jobs.c.seq)
-            .limit(limit)
-            .scalar_subquery()
-        )
-        stmt = (
-            update(jobs)
-            .where(jobs.c.seq.in_(oldest), _may_become(JobState.RUNNING))
-            .values(state=JobState.RUNNING, owner=owner)
-            .returning(jobs)
-        )
-        with self.engine.begin() as conn:
-            rows = conn.execute(stmt).all()
+        with self._write() as conn:
+            rows = conn.execute(sql.CLAIM, {"p_cluster": cluster_id, "p_limit": limit,
+                                            "p_owner": owner}).all()
         return sorted((_job(r) for r in rows), key=lambda j: j.submitted_ms)
 
     def release(self, job_id: str) -> Job | None:
         """Queue a claimed job again that was never handed to an engine."""
-        with self.engine.begin() as conn:
-            return self._update_one(
-                conn,
-                (jobs.c.id == job_id, _may_become(JobState.ACCEPTED, only_from={JobState.RUNNING}),
-                 jobs.c.started_ms.is_(None)),
-                {"state": JobState.ACCEPTED, "owner": None},
-            )
+        return self._change(sql.RELEASE, p_id=job_id)
 
     def mark_started(self, job_id: str, started_ms: int, launcher_id: str) -> Job | None:
-        with self.engine.begin() as conn:
-            return self._update_one(
-                conn,
-                (jobs.c.id == job_id, jobs.c.state == JobState.RUNNING),
-                {"started_ms": started_ms, "launcher_id": launcher_id},
-            )
+        return self._change(sql.MARK_STARTED, p_id=job_id, p_started=started_ms,
+                            p_launcher=launcher_id)
 
     def mark_signalled(self, job_id: str, at_ms: int) -> Job | None:
         """Note that a kill signal went out (the first one decides KILLED vs natural end)."""
-        with self.engine.begin() as conn:
-            return self._update_one(
-                conn,
-                (jobs.c.id == job_id, jobs.c.state == JobState.RUNNING),
-                {"kill_signalled_ms": func.coalesce(jobs.c.kill_signalled_ms, at_ms),
-                 "kill_attempts": jobs.c.kill_attempts + 1},
-            )
+        return self._change(sql.MARK_SIGNALLED, p_id=job_id, p_at=at_ms)
 
     def finish(self, job_id: str, outcome: Outcome, *, exit_code: int | None = None,
                finished_ms: int | None = None) -> Job | None:
         """Record a RUNNING job's final state; None if it was not RUNNING any more."""
-        with self.engine.begin() as conn:
-            return self._update_one(
-                conn,
-                (jobs.c.id == job_id,
-                 _may_become(outcome.state, only_from={JobState.RUNNING})),
-                {"state": outcome.state, "result": outcome.result,
-                 "finished_ms": finished_ms or now_ms(), "exit_code": exit_code,
-                 "diagnostics": outcome.diagnostics, "progress": 100.0},
-            )
+        return self._change(sql.FINISH[outcome.state], p_id=job_id, p_result=outcome.result,
+                            p_finished=finished_ms or now_ms(), p_exit=exit_code,
+                            p_diag=outcome.diagnostics)
 
     def delete_job(self, job_id: str) -> bool:
-        with self.engine.begin() as conn:
-            res = conn.execute(
-                delete(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(sorted(TERMINAL)))
-            )
+        with self._write() as conn:
+            res = conn.execute(sql.DELETE_FINISHED, {"p_id": job_id})
         return res.rowcount == 1
