@@ -210,7 +210,7 @@ def service_run(server: Server, jobs: int, threads: int, name: str,
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0], samples=500, warmup=10)
-    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--threads", type=int, default=4)
     p.add_argument("--max-running", type=int, default=10)
     p.add_argument("--deadline", type=float, default=300.0,
                    help="seconds to wait for all jobs to finish (default 300)")
