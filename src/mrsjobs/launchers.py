@@ -123,6 +123,10 @@ class LocalCluster:
             conf["spark.driver.extraJavaOptions"] = self.settings.driver_java_options
         return conf
 
+    def may_block(self, job: Job) -> bool:
+        """SQL jobs may first have to start the cluster's metastore (seconds)."""
+        return job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES
+
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
         """The command for ``job``. SQL jobs first make sure the metastore runs (blocking)."""
         s = self.settings

@@ -16,11 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .domain import (
-    SQL_FILE_TYPES,
-    SQL_TEXT_TYPES,
     ExitStatus,
     Job,
     JobResult,
@@ -34,7 +32,14 @@ from .store.store import Store, now_ms
 
 log = logging.getLogger(__name__)
 
-SpecBuilder = Callable[[Job, Path], LaunchSpec]
+class Launcher(Protocol):
+    """Turns a job into something an engine can run."""
+
+    def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec: ...
+
+    def may_block(self, job: Job) -> bool:
+        """True if building the spec may take long (it then runs in a worker thread)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,17 +53,12 @@ class SupervisorConfig:
     poll_interval_s: float = 1.0
 
 
-def needs_thread(job: Job) -> bool:
-    """SQL jobs may first have to start the cluster's metastore, which blocks for seconds."""
-    return job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES
-
-
 class Supervisor:
-    def __init__(self, store: Store, engine: Engine, build: SpecBuilder,
+    def __init__(self, store: Store, engine: Engine, launcher: Launcher,
                  config: SupervisorConfig) -> None:
         self.store = store
         self.engine = engine
-        self.build = build
+        self.launcher = launcher
         self.config = config
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,10 +195,11 @@ class Supervisor:
     async def _run(self, job: Job) -> None:
         try:
             try:
-                if needs_thread(job):
-                    spec = await asyncio.to_thread(self.build, job, self.run_dir(job.id))
+                if self.launcher.may_block(job):
+                    spec = await asyncio.to_thread(self.launcher.launch_spec, job,
+                                                   self.run_dir(job.id))
                 else:
-                    spec = self.build(job, self.run_dir(job.id))
+                    spec = self.launcher.launch_spec(job, self.run_dir(job.id))
                 handle = await self.engine.launch(spec)
             except (LaunchFailed, MrsError, OSError) as exc:
                 self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,

@@ -52,8 +52,14 @@ class Harness:
         return any(spec.job_id == job_id for spec in self.engine.launched)
 
 
-def build(job: Job, run_dir: Path) -> LaunchSpec:
-    return LaunchSpec(job.id, job.arguments, run_dir, run_dir)
+class ArgvLauncher:
+    """Runs a job's arguments as its command line."""
+
+    def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
+        return LaunchSpec(job.id, job.arguments, run_dir, run_dir)
+
+    def may_block(self, job: Job) -> bool:
+        return False
 
 
 @pytest.fixture
@@ -68,8 +74,8 @@ def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         engine = engine or MemoryEngine()
         settings = {"owner": "test", "runs_dir": tmp_path / "runs", "kill_grace_s": 5.0,
                      "poll_interval_s": 0.05} | config
-        supervisor = Supervisor(store, engine, build, SupervisorConfig(**settings))
-        service = JobService(store, frozenset(JobType), supervisor.wake)
+        supervisor = Supervisor(store, engine, ArgvLauncher(), SupervisorConfig(**settings))
+        service = JobService(store, frozenset(JobType), supervisor)
         supervisor.start()
         started.append(supervisor)
         return Harness(store, engine, supervisor, service,

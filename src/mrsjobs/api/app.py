@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
         supervisor = Supervisor(
             store,
             ProcessEngine(settings.python, settings.poll_interval_s),
-            cluster.launch_spec,
+            cluster,
             SupervisorConfig(
                 owner=instance_id(settings),
                 runs_dir=settings.runs_dir.resolve(),
