@@ -4,7 +4,6 @@ catalog, the daemon listens on loopback only, and it is started once, reused and
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -18,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from mrsjobs.metastore import Metastore, MetastoreConfig, MetastoreError
+from tests.conftest import kill_leftovers, processes_with
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("java")]
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 JOB_TIMEOUT = 300.0
@@ -27,51 +27,11 @@ JOB_TIMEOUT = 300.0
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
-def _find_spark_home() -> Path | None:
-    candidates = []
-    if os.environ.get("SPARK_HOME"):
-        candidates.append(Path(os.environ["SPARK_HOME"]))
-    spec = importlib.util.find_spec("pyspark")
-    if spec is not None and spec.submodule_search_locations:
-        candidates.extend(Path(p) for p in spec.submodule_search_locations)
-    return next((c for c in candidates if (c / "bin" / "spark-sql").is_file()), None)
-
-
-def _live_processes_mentioning(marker: str) -> list[int]:
-    """Non-zombie processes whose command line contains ``marker``."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and stat[stat.rindex(")") + 2] not in "ZX":
-            found.append(int(entry.name))
-    return found
-
-
-def _kill_leftovers(marker: str) -> None:
-    for pid in _live_processes_mentioning(marker):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def _listening_addresses(pid: int) -> set[str]:
     """Local addresses of the TCP sockets ``pid`` listens on, as ``ss -ltnp`` shows them."""
     out = subprocess.run(["ss", "-H", "-l", "-t", "-n", "-p"], check=True,
                          capture_output=True, text=True, timeout=30).stdout
     return {line.split()[3] for line in out.splitlines() if f"pid={pid}," in line}
-
-
-@pytest.fixture(scope="module")
-def spark_home() -> Path:
-    home = _find_spark_home()
-    if home is None or shutil.which("java") is None:
-        pytest.skip("needs java and Spark (pyspark) with bin/spark-sql")
-    return home
 
 
 def _config(home: Path, spark_home: Path) -> MetastoreConfig:
@@ -88,7 +48,7 @@ def metastore(spark_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield metastore
     finally:
         metastore.stop()
-        _kill_leftovers(str(home))
+        kill_leftovers(str(home))
 
 
 @dataclass
@@ -158,7 +118,7 @@ class SqlJobs:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(job.proc.pid, signal.SIGKILL)
                 job.proc.wait(30)
-        _kill_leftovers(str(self.tmp))
+        kill_leftovers(str(self.tmp))
 
 
 @pytest.fixture
@@ -215,7 +175,7 @@ def test_started_once_reused_replaced_and_stopped(spark_home: Path, tmp_path: Pa
         uris.append(out.strip())
         port = int(uris[0].rsplit(":", 1)[1])
         assert uris == [f"thrift://127.0.0.1:{port}"] * 3
-        daemons = _live_processes_mentioning(str(home))
+        daemons = processes_with(str(home))
         assert len(daemons) == 1
         assert Metastore(config).pid() == daemons[0]
         assert (home / "logs" / "derby.log").is_file()
@@ -224,17 +184,17 @@ def test_started_once_reused_replaced_and_stopped(spark_home: Path, tmp_path: Pa
         # A dead daemon is replaced, on the same port.
         os.kill(daemons[0], signal.SIGKILL)
         assert Metastore(config).ensure_started() == uris[0]
-        replaced = _live_processes_mentioning(str(home))
+        replaced = processes_with(str(home))
         assert len(replaced) == 1 and replaced != daemons
 
         # stop() leaves no process behind (and is idempotent).
         Metastore(config).stop()
-        assert _live_processes_mentioning(str(home)) == []
+        assert processes_with(str(home)) == []
         assert Metastore(config).pid() is None
         Metastore(config).stop()
     finally:
         Metastore(config).stop()
-        _kill_leftovers(str(home))
+        kill_leftovers(str(home))
 
 
 def test_daemon_listens_on_loopback_only(metastore: Metastore) -> None:

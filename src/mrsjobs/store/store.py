@@ -246,20 +246,9 @@ class Store:
             jobs.c.project_id == q.project_id,
             jobs.c.cluster_id == q.cluster_id,
         ]
-        if q.job_name is not None:
-            conds.append(jobs.c.name == q.job_name)
-        if q.job_id is not None:
-            conds.append(jobs.c.id == q.job_id)
-        if q.user is not None:
-            conds.append(jobs.c.user_name == q.user)
-        if q.job_type is not None:
-            conds.append(jobs.c.type == q.job_type)
-        if q.job_state is not None:
-            conds.append(jobs.c.state == q.job_state)
-        if q.job_result is not None:
-            conds.append(jobs.c.result == q.job_result)
-        if q.queue is not None:
-            conds.append(jobs.c.queue == q.queue)
+        equal = {"name": q.job_name, "id": q.job_id, "user_name": q.user, "type": q.job_type,
+                 "state": q.job_state, "result": q.job_result, "queue": q.queue}
+        conds.extend(jobs.c[col] == value for col, value in equal.items() if value is not None)
         if q.submitted_from_ms is not None:
             conds.append(jobs.c.submitted_ms >= q.submitted_from_ms)
         if q.submitted_to_ms is not None:
