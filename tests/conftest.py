@@ -177,7 +177,7 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 def fast_server(server_factory: Callable[..., Server]) -> Server:
     """A server whose Spark tools are a trivial script, to test the service alone."""
     return server_factory(spark_submit=str(FAKE_TOOL), spark_sql=str(FAKE_TOOL),
-                          kill_grace_s="2")
+                          hive_metastore="false", kill_grace_s="2")
 
 
 # -- real Spark and Hadoop --------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -109,14 +109,39 @@ COMPONENT_OF: Mapping[JobType, Component] = {
 }
 
 
+# spark-submit options that take no value; every other option takes one.
+SPARK_FLAGS = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version",
+                         "--usage-error"})
+
+
+def split_spark_options(args: Sequence[str]) -> tuple[list[list[str]], list[str]]:
+    """Split spark-submit arguments into option groups and the application part."""
+    options: list[list[str]] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        arg = args[i]
+        if arg in SPARK_FLAGS or (arg.startswith("--") and "=" in arg):
+            options.append([arg])
+            i += 1
+        else:
+            options.append(list(args[i:i + 2]))
+            i += 2
+    return options, list(args[i:])
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """What a user asked to run, already validated."""
+    """What a user asked to run, already validated.
+
+    ``submission`` keeps what a v1.1 request said beyond type and arguments
+    (jar_path, input, output, job_log, ...), to show it back and to honour it.
+    """
 
     name: str
     type: JobType
     arguments: tuple[str, ...] = ()
     properties: Mapping[str, str] = field(default_factory=dict)
+    submission: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +172,13 @@ class Job:
     app_id: str | None = None
     exit_code: int | None = None
     diagnostics: str | None = None
+    submission: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def updated_ms(self) -> int:
+        """The last time anything happened to the job."""
+        return max(t for t in (self.submitted_ms, self.started_ms, self.finished_ms,
+                               self.kill_requested_ms, self.kill_signalled_ms) if t is not None)
 
     @property
     def terminal(self) -> bool:

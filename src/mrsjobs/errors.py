@@ -7,6 +7,8 @@ the API maps them to ``{"error_code", "error_msg"}`` in one place.
      +-- AuthenticationFailed     401 12000001
      +-- AccessDenied             403 12000052
      +-- InvalidParameter         400 12000002
+     |    +-- JarPathRequired     400 12000081
+     |    +-- ScriptPathRequired  400 12000114
      +-- ClusterNotFound          400 12000003
      +-- JobNotFound              400 0176
      +-- JobTypeNotSupported      400 0057 / 0168 / 0169 / 12000054
@@ -51,6 +53,24 @@ class InvalidParameter(MrsError):
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
         super().__init__(f"The parameter is invalid: {field}: {problem}")
+
+
+class JarPathRequired(InvalidParameter):
+    code = "12000081"
+
+    def __init__(self) -> None:
+        super().__init__("jar_path", "The jar_path parameter cannot be left blank if the job "
+                                     "type is MapReduce or Spark.")
+        self.message = self.message.removeprefix("The parameter is invalid: jar_path: ")
+
+
+class ScriptPathRequired(InvalidParameter):
+    code = "12000114"
+
+    def __init__(self) -> None:
+        super().__init__("hive_script_path", "The hive_script_path parameter cannot be left "
+                                             "blank if the job type is Hive or SparkScript.")
+        self.message = self.message.removeprefix("The parameter is invalid: hive_script_path: ")
 
 
 class ClusterNotFound(MrsError):

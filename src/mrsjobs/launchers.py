@@ -7,20 +7,18 @@ MRS users write arguments for a YARN cluster (``--master yarn``,
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Container, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType
+from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType, split_spark_options
 from .engines.base import LaunchFailed, LaunchSpec
 from .errors import JobTypeNotSupported
 from .hadoop import mapreduce_argv
 from .metastore import Metastore, MetastoreConfig, MetastoreError
 from .settings import Settings
 
-# spark-submit options that take no value; every other option takes one.
-SPARK_FLAGS = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version",
-                         "--usage-error"})
 # Options the cluster decides, whatever the job says.
 CLUSTER_OPTIONS = frozenset({"--master", "--deploy-mode"})
 
@@ -30,21 +28,6 @@ LOOPBACK_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.ui.enabled": "false",
 }
-
-
-def split_spark_options(args: Sequence[str]) -> tuple[list[list[str]], list[str]]:
-    """Split spark-submit arguments into option groups and the application part."""
-    options: list[list[str]] = []
-    i = 0
-    while i < len(args) and args[i].startswith("-"):
-        arg = args[i]
-        if arg in SPARK_FLAGS or (arg.startswith("--") and "=" in arg):
-            options.append([arg])
-            i += 1
-        else:
-            options.append(list(args[i:i + 2]))
-            i += 2
-    return options, list(args[i:])
 
 
 def _option_name(group: Sequence[str]) -> str:
@@ -125,21 +108,31 @@ class LocalCluster:
 
     def may_block(self, job: Job) -> bool:
         """SQL jobs may first have to start the cluster's metastore (seconds)."""
-        return job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES
+        return self.settings.hive_metastore and (
+            job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES)
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
         """The command for ``job``. SQL jobs first make sure the metastore runs (blocking)."""
         s = self.settings
+        if output := job.submission.get("output"):
+            # v1.1 promises the output directory exists when the job starts.
+            try:
+                Path(_local_path(output)).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LaunchFailed(f"cannot create the output directory {output}: {exc}") from exc
         args = list(job.arguments)
         if job.type is JobType.SPARK_SUBMIT:
             argv = [s.spark_submit_cmd, *spark_submit_args(
                 args, master=s.master, properties=job.properties, defaults=self.defaults())]
         elif job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES:
             *pairs, sql = args
-            try:
-                metastore_conf = self.metastore(job.cluster_id).spark_conf()
-            except MetastoreError as exc:
-                raise LaunchFailed(f"the cluster's Hive metastore did not start: {exc}") from exc
+            metastore_conf: dict[str, str] = {}
+            if s.hive_metastore:
+                try:
+                    metastore_conf = self.metastore(job.cluster_id).spark_conf()
+                except MetastoreError as exc:
+                    raise LaunchFailed(
+                        f"the cluster's Hive metastore did not start: {exc}") from exc
             conf = {**self.defaults(), **metastore_conf, **job.properties, **LOOPBACK_CONF}
             source = ["-e", sql] if job.type in SQL_TEXT_TYPES else ["-f", _local_path(sql)]
             argv = [s.spark_sql_cmd, "--master", s.master, *_confs(conf), *pairs, *source]
@@ -149,6 +142,16 @@ class LocalCluster:
         else:
             raise JobTypeNotSupported(f"{job.type.value} jobs cannot run on this cluster.")
         return LaunchSpec(job.id, tuple(argv), run_dir, run_dir, self._env)
+
+
+    def finished(self, job: Job, run_dir: Path) -> None:
+        """Copy the job's logs to its v1.1 ``job_log`` directory, when it asked for that."""
+        if target := job.submission.get("job_log"):
+            dest = Path(_local_path(target)) / job.id
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("stdout.log", "stderr.log"):
+                if (run_dir / name).exists():
+                    shutil.copyfile(run_dir / name, dest / name)
 
 
 def _local_path(path: str) -> str:

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
+from .compat import V11_STATE_MEANS, V11State
 from .domain import COMPONENT_OF, Component, Job, JobResult, JobState, JobType
 from .errors import (
     AccessDenied,
@@ -15,7 +16,7 @@ from .errors import (
     JobTypeNotSupported,
 )
 from .store import Cluster, Identity, JobQuery, Store
-from .validation import BatchDeleteRequest, parse_model, submit_spec
+from .validation import BatchDeleteRequest, parse_model, submit_spec, submit_v11_spec
 
 #: What the job types need when a cluster lacks their component.
 MISSING_COMPONENT = {
@@ -77,10 +78,13 @@ class JobService:
             raise AuthenticationFailed("Invalid authentication: the token is not valid.")
         return identity
 
-    def _cluster(self, who: Identity, project_id: str, cluster_id: str) -> Cluster:
+    def _project(self, who: Identity, project_id: str) -> None:
         if who.project_id != project_id:
             raise AccessDenied(f"No access rights: the token is not scoped to project "
                                f"{project_id}.")
+
+    def _cluster(self, who: Identity, project_id: str, cluster_id: str) -> Cluster:
+        self._project(who, project_id)
         key = (project_id, cluster_id)
         cluster = self._clusters.get(key)
         if cluster is None:
@@ -111,7 +115,7 @@ class JobService:
         self._cluster(who, project_id, cluster_id)
         return self.store.job(job_id, project_id=project_id, cluster_id=cluster_id)
 
-    def list(self, who: Identity, project_id: str, cluster_id: str,
+    def list_jobs(self, who: Identity, project_id: str, cluster_id: str,
              params: Mapping[str, str]) -> tuple[int, list[Job]]:
         self._cluster(who, project_id, cluster_id)
         return self.store.list_jobs(list_query(project_id, cluster_id, params))
@@ -132,6 +136,70 @@ class JobService:
                                   cluster_id=cluster_id)
         for job_id in req.job_id_list:
             self.notifier.kill_requested(job_id)
+
+
+    # -- the v1.1 APIs: jobs addressed by project and id ------------------------------
+
+    def submit_v11(self, who: Identity, project_id: str, body: Any) -> Job:
+        self._project(who, project_id)
+        cluster_id, spec = submit_v11_spec(body)
+        cluster = self._cluster(who, project_id, cluster_id)
+        self._check_runnable(cluster, spec.type)
+        job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE)
+        self.notifier.submitted(cluster.id)
+        return job
+
+    def list_v11(self, who: Identity, project_id: str,
+                 params: Mapping[str, str]) -> tuple[int, list[Job]]:
+        cluster_id = params.get("cluster_id")
+        if not cluster_id:
+            raise InvalidParameter("cluster_id", "is required")
+        self._cluster(who, project_id, cluster_id)
+        state = params.get("state")
+        states, result = None, None
+        if state:
+            try:
+                states, result = V11_STATE_MEANS[V11State(int(state))]
+            except ValueError:
+                raise InvalidParameter("state", "must be one of -1, 1, 2, 3, 4, 5") from None
+        return self.store.list_jobs(JobQuery(
+            project_id=project_id, cluster_id=cluster_id,
+            job_name=_text(params, "job_name", 64), job_id=_text(params, "id", 64),
+            job_states=states, job_result=result,
+            limit=_int(params, "page_size", 10, 1, 100),
+            page=_int(params, "current_page", 1, 1, 2**31)))
+
+    def job_in_project(self, who: Identity, project_id: str, job_id: str) -> Job:
+        self._project(who, project_id)
+        return self.store.job(job_id, project_id=project_id)
+
+    def cancel(self, who: Identity, project_id: str, job_id: str) -> Job:
+        """The Sahara cancel: the v2 kill of a job addressed by project and id."""
+        job = self.job_in_project(who, project_id, job_id)
+        return self.kill(who, project_id, job.cluster_id, job_id)
+
+    def delete(self, who: Identity, project_id: str, job_id: str) -> None:
+        job = self.job_in_project(who, project_id, job_id)
+        self.batch_delete(who, project_id, job.cluster_id, {"job_id_list": [job_id]})
+
+    def page_sahara(self, who: Identity, project_id: str, params: Mapping[str, str]
+                    ) -> tuple[list[Job], str | None, str | None]:
+        self._project(who, project_id)
+        sort_by = params.get("sort_by") or "created_at"
+        column = SAHARA_SORT.get(sort_by.removeprefix("-"))
+        if column is None:
+            raise InvalidParameter("sort_by", f"must be one of {', '.join(SAHARA_SORT)}, "
+                                              "with '-' in front for descending order")
+        return self.store.page_after(
+            project_id, limit=_int(params, "limit", 100, 1, 1_073_741_822),
+            marker=params.get("marker") or None, sort=column,
+            descending=sort_by.startswith("-"))
+
+
+#: Sahara ``sort_by`` field -> jobs column.
+SAHARA_SORT = {"created_at": "submitted_ms", "start_time": "started_ms",
+               "end_time": "finished_ms", "id": "id", "cluster_id": "cluster_id",
+               "job_name": "name"}
 
 
 def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -182,7 +250,8 @@ def list_query(project_id: str, cluster_id: str, params: Mapping[str, str]) -> J
         job_id=_text(params, "job_id", 64),
         user=_text(params, "user", 32),
         job_type=job_type.stored if job_type else None,
-        job_state=_enum(params, "job_state", JobState),
+        job_states=frozenset({state}) if (state := _enum(params, "job_state", JobState))
+        else None,
         job_result=_enum(params, "job_result", JobResult),
         queue=_text(params, "queue", 64),
         submitted_from_ms=_int(params, "submitted_time_begin", 0, 0, max_ms)

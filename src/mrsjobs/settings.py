@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # halves that. Clear it for long, compute-heavy jobs.
     driver_java_options: str = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
     max_running: int = 10
+    # SQL jobs share a per-cluster Hive metastore daemon; off, each uses Spark's own
+    # catalog (tests and benchmarks that stand a trivial program in for spark-sql).
+    hive_metastore: bool = True
 
     kill_grace_s: float = 5.0
     kill_attempts: int = 3

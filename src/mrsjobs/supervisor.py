@@ -41,6 +41,10 @@ class Launcher(Protocol):
         """True if building the spec may take long (it then runs in a worker thread)."""
         ...
 
+    def finished(self, job: Job, run_dir: Path) -> None:
+        """Called once the job's final state is stored (to collect its outputs)."""
+        ...
+
 
 @dataclass(frozen=True)
 class SupervisorConfig:
@@ -227,7 +231,13 @@ class Supervisor:
         outcome = outcome_of(status, kill_signalled_ms=self._signalled.pop(job_id, None))
         final = self.store.finish(job_id, outcome, exit_code=status.exit_code,
                                   finished_ms=status.ended_ms)
-        if final is not None and final.delete_requested:
+        if final is None:
+            return
+        try:
+            self.launcher.finished(final, self.run_dir(job_id))
+        except OSError:
+            log.exception("job %s: could not collect its logs", job_id)
+        if final.delete_requested:
             self.store.delete_job(job_id)
 
     def _forget(self, job: Job) -> None:

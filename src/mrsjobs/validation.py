@@ -7,12 +7,20 @@ them: every job is started from an argv list).
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, JobSpec, JobType
-from .errors import InvalidParameter
+from .compat import V11_TYPES, decode_hql
+from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, JobSpec, JobType, split_spark_options
+from .errors import (
+    InvalidParameter,
+    JarPathRequired,
+    JobTypeNotSupported,
+    ScriptPathRequired,
+)
 
 MAX_ARGUMENTS_CHARS = 150_000
 MAX_PROPERTIES_CHARS = 2048
@@ -98,3 +106,92 @@ def _check_arguments(job_type: JobType, args: tuple[str, ...]) -> None:
             raise InvalidParameter("arguments", "the script path must end with .sql")
     elif job_type is JobType.DIST_CP and len(args) != 2:
         raise InvalidParameter("arguments", "DistCp takes a source and a target path")
+
+
+# -- v1.1 submit-job ---------------------------------------------------------------------
+
+PathText = Annotated[str, StringConstraints(max_length=1023)]
+PATH_FORBIDDEN = set(";|&><'$")
+# A Java class name: what MRS v1.1 Spark arguments start with before the app's own.
+JAVA_CLASS = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$")
+
+
+class SubmitV11Request(BaseModel):
+    """The v1.1 ``SubmitJobReqV11`` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_type: int
+    job_name: JobName
+    cluster_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    jar_path: PathText = ""
+    arguments: Annotated[str, StringConstraints(max_length=MAX_ARGUMENTS_CHARS)] = ""
+    input: PathText = ""
+    output: PathText = ""
+    job_log: PathText = ""
+    hive_script_path: PathText = ""
+    file_action: str = ""
+    hql: str = ""
+
+
+def _local_path(field: str, value: str) -> str:
+    """A local path for this host's cluster; object stores are not reachable from here."""
+    if PATH_FORBIDDEN & set(value):
+        bad = "".join(sorted(PATH_FORBIDDEN & set(value)))
+        raise InvalidParameter(field, f"must not contain any of {bad!r}")
+    path = value.removeprefix("file://")
+    if not path.startswith("/"):
+        raise InvalidParameter(field, "must be an absolute local path (/... or file:///...)")
+    return path
+
+
+def submit_v11_spec(raw: Any) -> tuple[str, JobSpec]:
+    """The cluster id and job spec of a v1.1 submit-job body."""
+    req = parse_model(SubmitV11Request, raw)
+    job_type = V11_TYPES.get(req.job_type)
+    if job_type is None:
+        raise InvalidParameter("job_type", "must be one of 1, 2, 3, 4, 5, 6, 7")
+    paths = {f: _local_path(f, getattr(req, f)) for f in
+             ("jar_path", "input", "output", "job_log", "hive_script_path") if getattr(req, f)}
+    try:
+        words = shlex.split(req.arguments)
+    except ValueError as exc:
+        raise InvalidParameter("arguments", f"cannot be split into words: {exc}") from None
+    data = [paths[f] for f in ("input", "output") if f in paths]
+    if job_type in (JobType.MAP_REDUCE, JobType.SPARK_SUBMIT) and "jar_path" not in paths:
+        raise JarPathRequired()
+    if job_type in SQL_FILE_TYPES:
+        script = paths.get("hive_script_path")
+        if script is None:
+            raise ScriptPathRequired()
+        if not script.endswith(".sql"):
+            raise InvalidParameter("hive_script_path", "must end with .sql")
+        args: list[str] = [script]
+    elif job_type is JobType.MAP_REDUCE:
+        args = [paths["jar_path"], *words, *data]
+    elif job_type is JobType.SPARK_SUBMIT:
+        options, app = split_spark_options(words)
+        given = {g[0].split("=", 1)[0] for g in options}
+        if (paths["jar_path"].endswith(".jar") and "--class" not in given and app
+                and JAVA_CLASS.match(app[0])):
+            options.append(["--class", app.pop(0)])
+        args = [*(a for g in options for a in g), paths["jar_path"], *app, *data]
+    elif job_type is JobType.SPARK_SQL:
+        if not req.hql:
+            raise InvalidParameter("hql", "is required for Spark SQL jobs (job_type 7)")
+        try:
+            args = [decode_hql(req.hql)]
+        except ValueError as exc:
+            raise InvalidParameter("hql", f"is not MRS Base64: {exc}") from None
+    elif job_type is JobType.DIST_CP:
+        if req.file_action not in ("import", "export"):
+            raise InvalidParameter("file_action", "must be import or export for DistCp")
+        args = data
+    else:
+        raise JobTypeNotSupported(
+            "HiveQL jobs (job_type 4) cannot be submitted with submit-job: use a Hive "
+            "script (job_type 3) or the v2 HiveSql job type.")
+    submission = {f: getattr(req, f) for f in
+                  ("jar_path", "input", "output", "job_log", "hive_script_path", "file_action",
+                   "hql", "arguments") if getattr(req, f)}
+    return req.cluster_id, JobSpec(req.job_name, job_type, tuple(args), {}, submission)

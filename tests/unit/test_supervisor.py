@@ -61,6 +61,9 @@ class ArgvLauncher:
     def may_block(self, job: Job) -> bool:
         return False
 
+    def finished(self, job: Job, run_dir: Path) -> None:
+        pass
+
 
 @pytest.fixture
 def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from fastapi import FastAPI, Request
@@ -11,9 +12,24 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ClusterNotFound, InvalidParameter, MrsError
+from ..errors import ClusterNotFound, InvalidParameter, JobNotFound, MrsError
 
 log = logging.getLogger(__name__)
+
+
+#: Sahara's ``error_name`` for each HTTP status it answers with.
+SAHARA_NAMES = {400: "INVALID_DATA", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                500: "INTERNAL_SERVER_ERROR"}
+SAHARA_PATH = re.compile(r"^/v1\.1/[^/]+/job-executions(/|$)")
+
+
+def sahara_response(exc: MrsError) -> JSONResponse:
+    """Sahara's envelope, with a missing job as 404 as Sahara's clients expect; the MRS
+    code rides along so MRS clients can still tell errors apart."""
+    status = 404 if isinstance(exc, JobNotFound | ClusterNotFound) else exc.status
+    body = {"error_code": status, "error_name": SAHARA_NAMES.get(status, "BAD_REQUEST"),
+            "error_message": exc.message, "error_msg": exc.message, "mrs_code": exc.code}
+    return JSONResponse(body, status_code=status)
 
 
 def error_response(exc: MrsError) -> JSONResponse:
@@ -24,18 +40,24 @@ def error_response(exc: MrsError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status)
 
 
-async def _mrs_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, MrsError)
+def _respond(request: Request, exc: MrsError) -> JSONResponse:
+    if SAHARA_PATH.match(request.url.path):
+        return sahara_response(exc)
     return error_response(exc)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _mrs_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MrsError)
+    return _respond(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     err = exc.errors()[0]
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query")]
     field = ".".join(loc) or "body"
     problem = "is not valid JSON" if err.get("type") == "json_invalid" else str(err.get("msg"))
-    return error_response(InvalidParameter(field, problem))
+    return _respond(request, InvalidParameter(field, problem))
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -33,6 +33,7 @@ IDENTITY = select(tokens.c.project_id, tokens.c.user_name).where(
 
 GET = select(jobs).where(_id)
 GET_SCOPED = select(jobs).where(*_scope)
+GET_IN_PROJECT = select(jobs).where(_id, jobs.c.project_id == bindparam("p_project"))
 
 OWNED = select(jobs).where(jobs.c.state == JobState.RUNNING, jobs.c.owner == bindparam("p_owner"))
 PENDING_KILLS = OWNED.where(jobs.c.kill_requested_ms.is_not(None))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -67,12 +68,12 @@ class JobQuery:
     """A v2 list request; ``page`` is 1-based."""
 
     project_id: str
-    cluster_id: str
+    cluster_id: str | None
     job_name: str | None = None
     job_id: str | None = None
     user: str | None = None
     job_type: JobType | None = None
-    job_state: JobState | None = None
+    job_states: frozenset[JobState] | None = None
     job_result: JobResult | None = None
     queue: str | None = None
     submitted_from_ms: int | None = None
@@ -132,6 +133,7 @@ def _job(row: Row[Any]) -> Job:
         app_id=m["app_id"],
         exit_code=m["exit_code"],
         diagnostics=m["diagnostics"],
+        submission=json.loads(m["submission"]) if m["submission"] else {},
     )
 
 
@@ -228,12 +230,14 @@ class Store:
 
     def job(self, job_id: str, *, project_id: str | None = None,
             cluster_id: str | None = None) -> Job:
-        """A job by id; with a project and cluster, only if it is theirs."""
-        if project_id is not None and cluster_id is not None:
-            stmt, params = sql.GET_SCOPED, {"p_id": job_id, "p_project": project_id,
-                                            "p_cluster": cluster_id}
+        """A job by id; with a project (and cluster), only if it is theirs."""
+        params = {"p_id": job_id, "p_project": project_id, "p_cluster": cluster_id}
+        if project_id is None:
+            stmt = sql.GET
+        elif cluster_id is None:
+            stmt = sql.GET_IN_PROJECT
         else:
-            stmt, params = sql.GET, {"p_id": job_id}
+            stmt = sql.GET_SCOPED
         with self.engine.connect() as conn:
             row = conn.execute(stmt, params).first()
         if row is None:
@@ -242,13 +246,14 @@ class Store:
 
     def list_jobs(self, q: JobQuery) -> tuple[int, list[Job]]:
         """One page of matching jobs and the number of all matching jobs."""
-        conds: list[ColumnElement[bool]] = [
-            jobs.c.project_id == q.project_id,
-            jobs.c.cluster_id == q.cluster_id,
-        ]
+        conds: list[ColumnElement[bool]] = [jobs.c.project_id == q.project_id]
+        if q.cluster_id is not None:
+            conds.append(jobs.c.cluster_id == q.cluster_id)
         equal = {"name": q.job_name, "id": q.job_id, "user_name": q.user, "type": q.job_type,
-                 "state": q.job_state, "result": q.job_result, "queue": q.queue}
+                 "result": q.job_result, "queue": q.queue}
         conds.extend(jobs.c[col] == value for col, value in equal.items() if value is not None)
+        if q.job_states is not None:
+            conds.append(jobs.c.state.in_(sorted(q.job_states)))
         if q.submitted_from_ms is not None:
             conds.append(jobs.c.submitted_ms >= q.submitted_from_ms)
         if q.submitted_to_ms is not None:
@@ -267,6 +272,37 @@ class Store:
             total = conn.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
             rows = conn.execute(page).all()
         return total, [_job(r) for r in rows]
+
+    def page_after(self, project_id: str, *, limit: int, marker: str | None, sort: str,
+                   descending: bool) -> tuple[list[Job], str | None, str | None]:
+        """Sahara-style paging: the jobs after ``marker`` in ``sort`` order, and the
+        markers of the previous page (None for the first) and the next (None if last)."""
+        column = jobs.c[sort]
+        key = (column.desc(), jobs.c.seq.desc()) if descending else (column, jobs.c.seq)
+        back = (column, jobs.c.seq) if descending else (column.desc(), jobs.c.seq.desc())
+        mine = jobs.c.project_id == project_id
+        with self.engine.connect() as conn:
+            after: list[Any] = [mine]
+            prev_id = None
+            if marker is not None:
+                at = conn.execute(select(column, jobs.c.seq).where(mine, jobs.c.id == marker)
+                                  ).first()
+                if at is None:
+                    raise JobNotFound(f"The job does not exist: marker {marker}")
+                later = tuple_(column, jobs.c.seq) > tuple_(at[0], at[1])
+                earlier = tuple_(column, jobs.c.seq) <= tuple_(at[0], at[1])
+                if descending:
+                    later, earlier = (tuple_(column, jobs.c.seq) < tuple_(at[0], at[1]),
+                                      tuple_(column, jobs.c.seq) >= tuple_(at[0], at[1]))
+                after.append(later)
+                # The previous page starts after the job ``limit`` places before the marker.
+                prev_id = conn.execute(select(jobs.c.id).where(mine, earlier).order_by(*back)
+                                       .offset(limit).limit(1)).scalar()
+            rows = conn.execute(select(jobs).where(*after).order_by(*key).limit(limit + 1)
+                                ).all()
+        page = [_job(r) for r in rows[:limit]]
+        next_id = page[-1].id if len(rows) > limit else None
+        return page, prev_id, next_id
 
     def owned_jobs(self, owner: str) -> list[Job]:
         """The RUNNING jobs a supervisor instance owns."""
@@ -297,6 +333,7 @@ class Store:
             "submitted_ms": now_ms(),
             "kill_attempts": 0,
             "delete_requested": False,
+            "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
         }
         with self._write() as conn:
             return _job(conn.execute(sql.INSERT, values).one())

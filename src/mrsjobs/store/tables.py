@@ -92,6 +92,8 @@ jobs = Table(
     Column("app_id", String(128)),
     Column("exit_code", Integer),
     Column("diagnostics", Text),
+    # What a v1.1 submission said beyond type and arguments (JSON), or NULL.
+    Column("submission", Text),
     Index("ix_jobs_list", "project_id", "cluster_id", "submitted_ms"),
     Index("ix_jobs_queue", "cluster_id", "state", "seq"),
 )

@@ -1,0 +1,39 @@
+"""What every route needs: the service, the caller, the JSON body, path-parameter rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+
+from ..errors import InvalidParameter
+from ..service import JobService
+from ..store import Identity
+
+ProjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
+ClusterId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def service(request: Request) -> JobService:
+    svc: JobService = request.app.state.service
+    return svc
+
+
+def who(request: Request) -> Identity:
+    return service(request).authenticate(request.headers.get("x-auth-token"))
+
+
+async def _json_body(request: Request) -> Any:
+    """The body as JSON whatever its Content-Type says (curl -d sends a form type)."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidParameter("body", "is not valid JSON") from None
+
+
+JsonBody = Annotated[Any, Depends(_json_body)]
