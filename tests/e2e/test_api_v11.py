@@ -1,0 +1,810 @@
+"""The v1.1 APIs end to end: MRS submit-job/job-exes and the Sahara-compatible job executions.
+
+Driven through the real clients where they exist (``huaweicloudsdkmrs`` v1, a
+``keystoneauth1`` session) and plain HTTP elsewhere, against ``mrsjobs serve`` with a
+trivial stand-in for Spark. One job record serves every API, so jobs cross between v1.1,
+Sahara and v2 here.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import requests
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkcore.http.http_handler import HttpHandler
+from huaweicloudsdkmrs.v1 import (
+    CreateAndExecuteJobRequest,
+    DeleteJobExecutionRequest,
+    ListExecuteJobRequest,
+    MrsClient,
+    ShowJobExesRequest,
+    SubmitJobReqV11,
+)
+from keystoneauth1 import session as ks_session
+from keystoneauth1.exceptions.http import NotFound
+from keystoneauth1.token_endpoint import Token
+
+from tests.conftest import FAKE_TOOL, Server, processes_with, wait_for
+
+MISSING = "00000000-0000-0000-0000-000000000000"
+
+# The v1 client marks its methods deprecated, which the project's settings make errors.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Method '.*' of MrsClient is deprecated:DeprecationWarning")
+
+# The fields of the v1.1 submit-job ``job_execution`` (10-digit epoch seconds).
+SUBMIT_FIELDS = {
+    "templated", "created_at", "updated_at", "id", "tenant_id", "job_id", "job_name",
+    "input_id", "output_id", "start_time", "end_time", "cluster_id", "engine_job_id",
+    "return_code", "is_public", "is_protected", "group_id", "jar_path", "input", "output",
+    "job_log", "job_type", "file_action", "arguments", "hql", "job_state", "job_final_status",
+    "hive_script_path", "create_by", "update_by", "user_id", "finished_step", "step_num",
+    "task_num", "job_main_id", "job_step_id", "step_name", "postpone_at", "credentials",
+    "job_configs", "extra", "data_source_urls", "info",
+}
+# The fields of ``JobExeResult`` (13-digit epoch milliseconds, create_at/update_at).
+EXE_FIELDS = {
+    "id", "create_at", "update_at", "tenant_id", "job_id", "job_name", "start_time",
+    "end_time", "cluster_id", "group_id", "jar_path", "input", "output", "job_log",
+    "job_type", "file_action", "arguments", "hql", "job_state", "job_final_status",
+    "hive_script_path", "create_by", "finished_step", "job_main_id", "job_step_id",
+    "postpone_at", "step_name", "step_num", "task_num", "update_by", "spend_time",
+    "step_seq", "progress",
+}
+# The fields of a Sahara ``job_execution`` (ISO times without zone).
+SAHARA_FIELDS = {
+    "id", "tenant_id", "job_id", "cluster_id", "created_at", "updated_at", "start_time",
+    "end_time", "oozie_job_id", "engine_job_id", "return_code", "input_id", "output_id",
+    "is_protected", "is_public", "job_configs", "data_source_urls", "info",
+}
+ISO = "%Y-%m-%dT%H:%M:%S"
+
+# v1.1 job_state and job_final_status codes.
+TERMINATED, STARTING, RUNNING, COMPLETED, ABNORMAL, ERROR = -1, 1, 2, 3, 4, 5
+UNFINISHED, EXEC_ERROR, SUCCESS, CANCELED = 0, 1, 2, 3
+
+STD_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+MRS_B64 = "ABCDEFGHILKJMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def mrs_hql(sql: str, lead: str = "g") -> str:
+    """MRS's ``hql`` encoding: Base64 over MRS's alphabet, behind one arbitrary letter."""
+    table = str.maketrans(STD_B64, MRS_B64)
+    return lead + base64.b64encode(sql.encode()).decode().translate(table)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def v11(server: Server) -> str:
+    return f"/v1.1/{server.project_id}"
+
+
+def sahara_path(server: Server) -> str:
+    return f"/v1.1/{server.project_id}/job-executions"
+
+
+def app_jar(server: Server) -> str:
+    jar = server.data_dir.parent / "app.jar"
+    if not jar.exists():
+        jar.write_bytes(b"PK\x05\x06" + bytes(18))
+    return str(jar)
+
+
+def spark_body(server: Server, name: str, arguments: str = "", **fields: Any) -> dict[str, Any]:
+    return {"job_type": 2, "job_name": name, "cluster_id": server.cluster_id,
+            "jar_path": app_jar(server), "arguments": arguments, **fields}
+
+
+def submit_v11(server: Server, c: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit through v1.1 and return the response's ``job_execution``."""
+    resp = c.post(f"{v11(server)}/jobs/submit-job", json=body)
+    assert resp.status_code == 200, resp.text
+    shape: dict[str, Any] = resp.json()["job_execution"]
+    return shape
+
+
+def exe(server: Server, c: httpx.Client, job_id: str) -> dict[str, Any]:
+    resp = c.get(f"{v11(server)}/job-exes/{job_id}")
+    assert resp.status_code == 200, resp.text
+    shape: dict[str, Any] = resp.json()["job_execution"]
+    return shape
+
+
+def exes(server: Server, c: httpx.Client, **params: Any) -> dict[str, Any]:
+    resp = c.get(f"{v11(server)}/job-exes", params={"cluster_id": server.cluster_id, **params})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def sahara(server: Server, c: httpx.Client, job_id: str) -> dict[str, Any]:
+    resp = c.get(f"{sahara_path(server)}/{job_id}")
+    assert resp.status_code == 200, resp.text
+    shape: dict[str, Any] = resp.json()["job_execution"]
+    return shape
+
+
+def wait_exe(server: Server, c: httpx.Client, job_id: str, *states: int,
+             timeout: float = 30) -> dict[str, Any]:
+    return wait_for(lambda: (j := exe(server, c, job_id))["job_state"] in states and j,
+                    timeout=timeout, interval=0.02, message=f"{job_id} in v1.1 {states}")
+
+
+def wait_sahara(server: Server, c: httpx.Client, job_id: str, *statuses: str,
+                timeout: float = 30) -> dict[str, Any]:
+    return wait_for(lambda: (j := sahara(server, c, job_id))["info"]["status"] in statuses
+                    and j, timeout=timeout, interval=0.02,
+                    message=f"{job_id} in Sahara {statuses}")
+
+
+def stdout_log(server: Server, job_id: str) -> str:
+    return (server.data_dir / "runs" / job_id / "stdout.log").read_text()
+
+
+def iso_seconds(text: str) -> int:
+    """An ISO time without zone (as Sahara writes UTC) in epoch seconds."""
+    return int(datetime.strptime(text, ISO).replace(tzinfo=UTC).timestamp())
+
+
+def is_seconds(value: Any) -> bool:
+    return isinstance(value, int) and 10**9 <= value < 10**10
+
+
+def is_millis(value: Any) -> bool:
+    return isinstance(value, int) and 10**12 <= value < 10**13
+
+
+def is_iso(value: Any) -> bool:
+    pattern = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
+    return isinstance(value, str) and re.fullmatch(pattern, value) is not None
+
+
+def assert_error(resp: httpx.Response, status: int, code: str, *words: str) -> None:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["error_code"] == code, body
+    for word in words:
+        assert word in body["error_msg"], body
+    assert resp.headers["x-request-id"]
+
+
+def sdk_client(server: Server) -> MrsClient:
+    token = server.token
+
+    def add_token(**kwargs: Any) -> None:
+        kwargs["request"].header_params["X-Auth-Token"] = token
+
+    return (
+        MrsClient.new_builder()
+        .with_credentials(BasicCredentials("unused-ak", "unused-sk", server.project_id))
+        .with_endpoints([server.endpoint])
+        .with_http_handler(HttpHandler().add_request_handler(add_token))
+        .build()
+    )
+
+
+def sdk_show(client: MrsClient, job_id: str) -> Any:
+    return client.show_job_exes(ShowJobExesRequest(job_exe_id=job_id)).job_execution
+
+
+@contextmanager
+def keystone(server: Server) -> Iterator[ks_session.Session]:
+    """A keystoneauth1 session that sends the server's token as X-Auth-Token."""
+    with requests.Session() as http:
+        yield ks_session.Session(auth=Token(server.endpoint, server.token), session=http)
+
+
+# -- MRS v1.1 over plain HTTP ------------------------------------------------------------
+
+
+def test_submit_job_response_shape_and_spark_command(fast_server: Server) -> None:
+    server = fast_server
+    inp = server.data_dir.parent / "in"
+    inp.mkdir()
+    body = spark_body(server, "shape-1_a", "alpha 'two words' exit=0", input=str(inp))
+    with server.client() as c:
+        resp = c.post(f"{v11(server)}/jobs/submit-job", json=body)
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-request-id"]
+        payload = resp.json()
+        shape = payload["job_execution"]
+        assert set(shape) >= SUBMIT_FIELDS, SUBMIT_FIELDS - set(shape)
+        # The same fields flat at the top level, as the Python SDK reads them.
+        for key in SUBMIT_FIELDS:
+            assert payload[key] == shape[key], key
+        job_id = shape["id"]
+        assert shape["group_id"] == job_id
+        assert (shape["tenant_id"], shape["cluster_id"]) == (server.project_id,
+                                                             server.cluster_id)
+        assert (shape["job_name"], shape["job_type"]) == ("shape-1_a", 2)
+        assert shape["arguments"] == "alpha 'two words' exit=0"
+        assert (shape["jar_path"], shape["input"]) == (app_jar(server), str(inp))
+        assert shape["job_state"] in (STARTING, RUNNING, COMPLETED)
+        assert is_seconds(shape["created_at"]) and is_seconds(shape["updated_at"])
+        assert abs(shape["created_at"] - datetime.now(UTC).timestamp()) < 120
+        assert shape["is_protected"] is False and shape["templated"] is False
+        for key in ("start_time", "end_time"):
+            assert shape[key] is None or is_seconds(shape[key]), shape
+
+        job = wait_exe(server, c, job_id, COMPLETED)
+    assert job["job_final_status"] == SUCCESS
+    line = stdout_log(server, job_id).splitlines()[0]
+    # arguments are split like a shell line: the quotes are gone, the words stay in order,
+    # and the input path follows them.
+    assert f"{app_jar(server)} alpha two words exit=0 {inp}" in line, line
+    assert "'" not in line
+
+
+def test_arguments_are_split_into_words(fast_server: Server) -> None:
+    server = fast_server
+    with server.client() as c:
+        # Only a separate word "exit=3" makes the stand-in fail.
+        job_id = submit_v11(server, c, spark_body(server, "split", "first exit=3"))["id"]
+        job = wait_exe(server, c, job_id, COMPLETED, ABNORMAL)
+    assert (job["job_state"], job["job_final_status"]) == (ABNORMAL, EXEC_ERROR)
+
+
+def test_job_exes_shape_list_paging_and_filters(fast_server: Server) -> None:
+    server = fast_server
+    with server.client() as c:
+        ok = submit_v11(server, c, spark_body(server, "exe_ok", "alpha"))["id"]
+        bad = submit_v11(server, c, spark_body(server, "exe_bad", "exit=3"))["id"]
+        long = submit_v11(server, c, spark_body(server, "exe_long", "sleep=60"))["id"]
+        done = wait_exe(server, c, ok, COMPLETED)
+        wait_exe(server, c, bad, ABNORMAL)
+        wait_exe(server, c, long, RUNNING)
+
+        assert set(done) >= EXE_FIELDS, EXE_FIELDS - set(done)
+        assert "created_at" not in done
+        assert all(is_millis(done[k]) for k in ("create_at", "update_at", "start_time",
+                                                 "end_time")), done
+        assert done["end_time"] >= done["start_time"] >= done["create_at"]
+        assert done["spend_time"] == pytest.approx((done["end_time"] - done["start_time"])
+                                                   / 1000)
+        assert isinstance(done["progress"], str)
+        assert (done["job_type"], done["group_id"], done["arguments"]) == (2, ok, "alpha")
+        running = exe(server, c, long)
+        assert running["end_time"] is None and running["job_final_status"] == UNFINISHED
+
+        everything = exes(server, c, page_size=100, current_page=1)
+        assert everything["totalRecord"] == 3
+        assert {j["id"] for j in everything["job_executions"]} == {ok, bad, long}
+        first = exes(server, c, page_size=2, current_page=1)
+        second = exes(server, c, page_size=2, current_page=2)
+        assert (first["totalRecord"], second["totalRecord"]) == (3, 3)
+        assert (len(first["job_executions"]), len(second["job_executions"])) == (2, 1)
+        paged = [j["id"] for j in first["job_executions"] + second["job_executions"]]
+        assert sorted(paged) == sorted([ok, bad, long])
+        beyond = exes(server, c, page_size=2, current_page=3)
+        assert (beyond["totalRecord"], beyond["job_executions"]) == (3, [])
+
+        def ids(**params: Any) -> list[str]:
+            return [j["id"] for j in exes(server, c, **params)["job_executions"]]
+
+        assert ids(state=COMPLETED) == [ok]
+        assert ids(state=ABNORMAL) == [bad]
+        assert ids(state=RUNNING) == [long]
+        assert ids(state=TERMINATED) == []
+        assert ids(job_name="exe_bad") == [bad]
+        assert ids(id=ok) == [ok]
+        assert exes(server, c, state=COMPLETED)["totalRecord"] == 1
+
+
+def test_v11_errors_are_mrs_envelopes(fast_server: Server) -> None:
+    server = fast_server
+    submit = f"{v11(server)}/jobs/submit-job"
+    with server.client() as c:
+        assert_error(c.post(submit, json=spark_body(server, "bad name")), 400, "12000002",
+                     "job_name")
+        assert_error(c.post(submit, json=spark_body(server, "x" * 65)), 400, "12000002",
+                     "job_name")
+        assert_error(c.post(submit, json={**spark_body(server, "x"), "cluster_id": "nope"}),
+                     400, "12000003")
+        no_cluster = spark_body(server, "x")
+        del no_cluster["cluster_id"]
+        assert_error(c.post(submit, json=no_cluster), 400, "12000002", "cluster_id")
+        no_jar = spark_body(server, "x")
+        del no_jar["jar_path"]
+        assert_error(c.post(submit, json=no_jar), 400, "12000081")
+        assert_error(c.post(submit, json={**no_jar, "job_type": 1}), 400, "12000081")
+        assert_error(c.post(submit, json={"job_type": 3, "job_name": "h",
+                                          "cluster_id": server.cluster_id}), 400, "12000114")
+        assert_error(c.post(submit, json={"job_type": 7, "job_name": "q",
+                                          "cluster_id": server.cluster_id}), 400, "12000002",
+                     "hql")
+        hiveql = c.post(submit, json={"job_type": 4, "job_name": "hq",
+                                      "cluster_id": server.cluster_id, "hql": mrs_hql("x")})
+        assert hiveql.status_code == 400, hiveql.text
+        assert hiveql.json()["error_code"] and hiveql.headers["x-request-id"]
+
+        exes_path = f"{v11(server)}/job-exes"
+        assert_error(c.get(exes_path), 400, "12000002", "cluster_id")
+        assert_error(c.get(exes_path, params={"cluster_id": "nope"}), 400, "12000003")
+        assert_error(c.get(exes_path, params={"cluster_id": server.cluster_id,
+                                              "state": "DONE"}), 400, "12000002", "state")
+        assert_error(c.get(f"{exes_path}/{MISSING}"), 400, "0176")
+        # Nothing half-written: the refused submissions left no job behind.
+        assert exes(server, c)["totalRecord"] == 0
+
+    assert_error(httpx.get(f"{server.endpoint}{exes_path}",
+                           params={"cluster_id": server.cluster_id}), 401, "12000001")
+    with server.client("not-a-token") as c:
+        assert_error(c.post(submit, json=spark_body(server, "x")), 401, "12000001")
+        assert_error(c.get(exes_path, params={"cluster_id": server.cluster_id}), 401,
+                     "12000001")
+        assert c.get(sahara_path(server)).status_code == 401
+
+
+def test_another_projects_token_sees_nothing(fast_server: Server) -> None:
+    server = fast_server
+    with server.client() as c:
+        job_id = submit_v11(server, c, spark_body(server, "mine"))["id"]
+        wait_exe(server, c, job_id, COMPLETED)
+    other = server.cli("token", "create", "--project", "otherproject", "--user", "eve")
+    with server.client(other) as c:
+        # This project's paths refuse the other project's token.
+        assert c.get(sahara_path(server)).status_code in (401, 403)
+        assert c.get(f"{sahara_path(server)}/{job_id}/cancel").status_code in (401, 403)
+        # Under its own project, this project's job does not exist.
+        own = "/v1.1/otherproject/job-executions"
+        listed = c.get(own)
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["job_executions"] == []
+        assert c.get(f"{own}/{job_id}").status_code == 404
+        assert c.get(f"{own}/{job_id}/cancel").status_code == 404
+        assert c.delete(f"{own}/{job_id}").status_code == 404
+    with server.client() as c:
+        assert sahara(server, c, job_id)["info"]["status"] == "SUCCEEDED"
+
+
+def test_spark_sql_runs_the_decoded_hql(fast_server: Server) -> None:
+    server = fast_server
+    assert mrs_hql("show tables;") == "gc2hvdyB0YWLsZXM7"
+    sql = "SELECT 'JL' AS jl, count(*) FROM Jobs WHERE lang = 'Lisp';"
+    encoded = mrs_hql(sql, lead="Q")
+    # The example exercises the swapped letters, so a plain Base64 decoder would fail it.
+    assert encoded[1:] != base64.b64encode(sql.encode()).decode()
+    with server.client() as c:
+        shape = submit_v11(server, c, {"job_type": 7, "job_name": "sql",
+                                       "cluster_id": server.cluster_id, "hql": encoded})
+        assert (shape["job_type"], shape["hql"]) == (7, encoded)
+        job = wait_exe(server, c, shape["id"], COMPLETED, ABNORMAL, ERROR)
+    assert (job["job_state"], job["job_final_status"]) == (COMPLETED, SUCCESS), job
+    line = stdout_log(server, shape["id"]).splitlines()[0]
+    assert line.endswith(f" -e {sql}"), line
+
+
+def test_output_created_and_logs_copied_to_job_log(fast_server: Server) -> None:
+    server = fast_server
+    base = server.data_dir.parent
+    inp, out, logs = base / "input", base / "out" / "result", base / "joblogs"
+    inp.mkdir()
+    (inp / "words.txt").write_text("a b a\n")
+    with server.client() as c:
+        shape = submit_v11(server, c, spark_body(
+            server, "io", "alpha", input=str(inp), output=str(out),
+            job_log=f"file://{logs}"))
+        job_id = shape["id"]
+        assert (shape["input"], shape["output"]) == (str(inp), str(out))
+        assert shape["job_log"].endswith(str(logs))
+        job = wait_exe(server, c, job_id, COMPLETED, ABNORMAL, ERROR)
+    assert job["job_state"] == COMPLETED, job
+    assert out.is_dir()
+    line = stdout_log(server, job_id).splitlines()[0]
+    assert f"{app_jar(server)} alpha {inp} {out}" in line, line
+    copied = logs / job_id
+    wait_for(lambda: (copied / "stdout.log").exists() and (copied / "stderr.log").exists(),
+             timeout=10, message="the job's logs in job_log")
+    assert (copied / "stdout.log").read_text() == stdout_log(server, job_id)
+    assert (copied / "stderr.log").read_text() == (
+        server.data_dir / "runs" / job_id / "stderr.log").read_text()
+
+
+# -- the real huaweicloudsdkmrs v1 client -------------------------------------------------
+
+
+def test_sdk_submit_show_list_delete(fast_server: Server) -> None:
+    server = fast_server
+    client = sdk_client(server)
+
+    def submit(name: str, arguments: str) -> Any:
+        return client.create_and_execute_job(CreateAndExecuteJobRequest(body=SubmitJobReqV11(
+            job_type=2, job_name=name, cluster_id=server.cluster_id,
+            jar_path=app_jar(server), arguments=arguments)))
+
+    long = submit("sdk_long", "sleep=60")
+    # The SDK reads the submit response's fields at the top level.
+    assert long.id and long.group_id == long.id
+    assert (long.job_name, long.job_type, long.arguments) == ("sdk_long", 2, "sleep=60")
+    assert (long.tenant_id, long.cluster_id) == (server.project_id, server.cluster_id)
+    assert long.jar_path == app_jar(server)
+    assert long.job_state in (STARTING, RUNNING) and long.job_final_status == UNFINISHED
+    assert long.end_time is None
+    assert is_seconds(long.created_at), long.created_at
+    ok = submit("sdk_ok", "alpha").id
+    bad = submit("sdk_bad", "exit=3").id
+
+    done = wait_for(lambda: (j := sdk_show(client, ok)).job_state == COMPLETED and j,
+                    timeout=30, message="the SDK job to complete")
+    assert done.job_final_status == SUCCESS
+    assert all(is_millis(t) for t in (done.create_at, done.update_at, done.start_time,
+                                      done.end_time)), done
+    assert done.end_time >= done.start_time >= done.create_at
+    assert done.spend_time == pytest.approx((done.end_time - done.start_time) / 1000)
+    first = sdk_show(client, long.id)
+    assert first.create_at // 1000 == long.created_at
+    wait_for(lambda: sdk_show(client, long.id).job_state == RUNNING, timeout=30)
+    wait_for(lambda: sdk_show(client, bad).job_state == ABNORMAL, timeout=30)
+
+    def listed(**params: str) -> Any:
+        return client.list_execute_job(ListExecuteJobRequest(cluster_id=server.cluster_id,
+                                                             **params))
+
+    page1, page2 = (listed(page_size="2", current_page=str(n)) for n in (1, 2))
+    assert (page1.total_record, page2.total_record) == (3, 3)
+    assert (len(page1.job_executions), len(page2.job_executions)) == (2, 1)
+    assert {j.id for j in page1.job_executions + page2.job_executions} == {long.id, ok, bad}
+    assert [j.id for j in listed(state=str(ABNORMAL)).job_executions] == [bad]
+    assert [j.id for j in listed(state=str(COMPLETED)).job_executions] == [ok]
+    assert [j.id for j in listed(state=str(RUNNING)).job_executions] == [long.id]
+    assert listed(job_name="sdk_ok").total_record == 1
+
+    client.delete_job_execution(DeleteJobExecutionRequest(job_execution_id=ok))
+    with pytest.raises(ClientRequestException) as err:
+        sdk_show(client, ok)
+    assert (err.value.status_code, err.value.error_code) == (400, "0176")
+    assert err.value.request_id
+
+    # A running job is killed first, then its record goes.
+    client.delete_job_execution(DeleteJobExecutionRequest(job_execution_id=long.id))
+
+    def gone() -> bool:
+        try:
+            sdk_show(client, long.id)
+        except ClientRequestException as exc:
+            assert exc.error_code == "0176", exc
+            return True
+        return False
+
+    wait_for(gone, timeout=30, message="the running job to be killed and deleted")
+    assert processes_with(str(server.data_dir / "runs" / long.id)) == []
+    assert listed().total_record == 1
+
+
+def test_sdk_sees_conditional_required_errors(fast_server: Server) -> None:
+    server = fast_server
+    client = sdk_client(server)
+
+    def refused(code: str, *words: str, **fields: Any) -> None:
+        body = SubmitJobReqV11(job_name="refused", cluster_id=server.cluster_id, **fields)
+        with pytest.raises(ClientRequestException) as err:
+            client.create_and_execute_job(CreateAndExecuteJobRequest(body=body))
+        assert (err.value.status_code, err.value.error_code) == (400, code), err.value
+        assert err.value.request_id
+        for word in words:
+            assert word in err.value.error_msg, err.value.error_msg
+
+    # Missing conditional fields have their own codes (reference section 7)...
+    refused("12000081", "jar_path", job_type=1, arguments="wordcount")
+    refused("12000081", "jar_path", job_type=2, arguments="alpha")
+    refused("12000114", "hive_script_path", job_type=3)
+    refused("12000114", "hive_script_path", job_type=6, jar_path="/tmp/script.sql")
+    # ...a script that is not .sql is an invalid parameter.
+    refused("12000002", "hive_script_path", job_type=6, hive_script_path="/tmp/script.txt")
+    refused("12000002", "hive_script_path", job_type=3, hive_script_path="/tmp/script.hql")
+    with pytest.raises(ClientRequestException) as err:
+        client.create_and_execute_job(CreateAndExecuteJobRequest(body=SubmitJobReqV11(
+            job_type=2, job_name="bad name", cluster_id=server.cluster_id,
+            jar_path=app_jar(server))))
+    assert (err.value.status_code, err.value.error_code) == (400, "12000002")
+    assert "job_name" in err.value.error_msg
+    with pytest.raises(ClientRequestException) as err:
+        client.list_execute_job(ListExecuteJobRequest(cluster_id="no-such-cluster"))
+    assert err.value.error_code == "12000003"
+    total = client.list_execute_job(ListExecuteJobRequest(cluster_id=server.cluster_id))
+    assert total.total_record == 0
+
+
+# -- Sahara job executions through a keystoneauth1 session ------------------------------
+
+
+def test_sahara_marker_paging_and_sorting(fast_server: Server) -> None:
+    server = fast_server
+    with server.client() as c:
+        submitted = [submit_v11(server, c, spark_body(server, f"page_{i}"))["id"]
+                     for i in range(5)]
+        for job_id in submitted:
+            wait_sahara(server, c, job_id, "SUCCEEDED")
+    url = server.endpoint + sahara_path(server)
+    with keystone(server) as sess:
+
+        def page(**params: Any) -> dict[str, Any]:
+            resp = sess.get(url, params=params)
+            assert resp.status_code == 200, resp.text
+            body: dict[str, Any] = resp.json()
+            return body
+
+        def walk(sort_by: str, limit: int) -> tuple[list[str], list[int]]:
+            ids: list[str] = []
+            sizes: list[int] = []
+            marker = None
+            for _ in range(10):
+                params: dict[str, Any] = {"limit": limit, "sort_by": sort_by}
+                if marker is not None:
+                    params["marker"] = marker
+                body = page(**params)
+                rows = [j["id"] for j in body["job_executions"]]
+                if marker is None:
+                    assert body["markers"]["prev"] is None, body["markers"]
+                ids += rows
+                sizes.append(len(rows))
+                marker = body["markers"]["next"]
+                if marker is None:
+                    return ids, sizes
+                assert marker == rows[-1], body["markers"]
+            raise AssertionError(f"marker paging did not end: {ids}")
+
+        full = page(sort_by="created_at", limit=100)
+        assert full["markers"] == {"prev": None, "next": None}
+        ordered = [j["id"] for j in full["job_executions"]]
+        assert ordered == submitted
+        for job in full["job_executions"]:
+            assert set(job) >= SAHARA_FIELDS, SAHARA_FIELDS - set(job)
+            assert (job["tenant_id"], job["cluster_id"]) == (server.project_id,
+                                                             server.cluster_id)
+            assert (job["job_id"], job["is_protected"]) == ("", False)
+            assert job["info"]["status"] == "SUCCEEDED"
+            assert all(is_iso(job[k]) for k in ("created_at", "updated_at", "start_time",
+                                                 "end_time")), job
+
+        assert walk("created_at", 2) == (submitted, [2, 2, 1])
+        assert walk("-created_at", 2) == (submitted[::-1], [2, 2, 1])
+        assert [j["id"] for j in page(sort_by="-created_at", limit=100)["job_executions"]] \
+            == submitted[::-1]
+        # Exactly the remaining rows: no next page.
+        exact = page(sort_by="created_at", limit=5)
+        assert exact["markers"]["next"] is None and len(exact["job_executions"]) == 5
+        tail = page(sort_by="created_at", limit=2, marker=submitted[2])
+        assert [j["id"] for j in tail["job_executions"]] == submitted[3:]
+        assert tail["markers"]["next"] is None
+
+
+def test_sahara_show_patch_cancel_delete_and_not_found(fast_server: Server) -> None:
+    server = fast_server
+    base = server.endpoint + sahara_path(server)
+    with server.client() as c, keystone(server) as sess:
+        job_id = submit_v11(server, c, spark_body(server, "sahara", "sleep=120"))["id"]
+        # Launched, not only claimed: its process has started.
+        wait_for(lambda: sahara(server, c, job_id)["start_time"] is not None,
+                 message="the job's start")
+
+        shown = sess.get(f"{base}/{job_id}")
+        assert shown.status_code == 200, shown.text
+        job = shown.json()["job_execution"]
+        assert set(job) >= SAHARA_FIELDS
+        assert (job["id"], job["info"]["status"]) == (job_id, "RUNNING")
+        assert is_iso(job["start_time"]) and job["end_time"] is None
+        assert job["return_code"] is None
+
+        # Only a cancel is a valid change.
+        bad = sess.patch(f"{base}/{job_id}", json={"info": {"status": "pause"}},
+                         raise_exc=False)
+        assert bad.status_code == 400, bad.text
+        assert sess.patch(f"{base}/{job_id}", json={}, raise_exc=False).status_code == 400
+        assert sahara(server, c, job_id)["info"]["status"] == "RUNNING"
+
+        patched = sess.patch(f"{base}/{job_id}", json={"info": {"status": "cancel"}})
+        assert patched.status_code == 202, patched.text
+        assert patched.json()["job_execution"]["id"] == job_id
+        assert patched.json()["job_execution"]["info"]["status"] in ("TOBEKILLED", "KILLED")
+        killed = wait_sahara(server, c, job_id, "KILLED")
+        assert is_iso(killed["end_time"])
+        assert exe(server, c, job_id)["job_state"] == TERMINATED
+
+        second = submit_v11(server, c, spark_body(server, "sahara2", "sleep=120"))["id"]
+        wait_sahara(server, c, second, "RUNNING")
+        canceled = sess.get(f"{base}/{second}/cancel")
+        assert canceled.status_code == 200, canceled.text
+        assert canceled.json()["job_execution"]["info"]["status"] in ("TOBEKILLED", "KILLED")
+        wait_sahara(server, c, second, "KILLED")
+
+        deleted = sess.delete(f"{base}/{job_id}")
+        assert deleted.status_code == 204 and deleted.content == b""
+        with pytest.raises(NotFound) as err:
+            sess.get(f"{base}/{job_id}")
+        assert err.value.http_status == 404
+        envelope = err.value.response.json()
+        assert (envelope["error_code"], envelope["error_name"]) == (404, "NOT_FOUND")
+        assert envelope["error_message"]
+        assert c.get(f"{v11(server)}/job-exes/{job_id}").status_code == 400
+
+        for call in (lambda: sess.get(f"{base}/{MISSING}"),
+                     lambda: sess.get(f"{base}/{MISSING}/cancel"),
+                     lambda: sess.patch(f"{base}/{MISSING}", json={"info": {"status":
+                                                                            "cancel"}}),
+                     lambda: sess.delete(f"{base}/{MISSING}")):
+            with pytest.raises(NotFound) as err:
+                call()
+            assert err.value.response.json()["error_name"] == "NOT_FOUND"
+
+        # Deleting an active job kills it first; then the record goes.
+        third = submit_v11(server, c, spark_body(server, "sahara3", "spawn sleep=120"))["id"]
+        wait_sahara(server, c, third, "RUNNING")
+        run_dir = str(server.data_dir / "runs" / third)
+        wait_for(lambda: len(processes_with(run_dir)) >= 2, message="the job's processes")
+        assert sess.delete(f"{base}/{third}").status_code == 204
+        wait_for(lambda: sess.get(f"{base}/{third}", raise_exc=False).status_code == 404,
+                 timeout=30, message="the running job to be killed and deleted")
+        assert processes_with(run_dir) == []
+        listed = sess.get(base, params={"limit": 100}).json()["job_executions"]
+        assert [j["id"] for j in listed] == [second]
+
+
+# -- cancel semantics -------------------------------------------------------------------
+
+
+def test_cancel_queued_job_kills_it_at_once_and_it_never_runs(
+        server_factory: Callable[..., Server]) -> None:
+    server = server_factory(spark_submit=str(FAKE_TOOL), max_running="1")
+    with server.client() as c:
+        first = submit_v11(server, c, spark_body(server, "first", "sleep=120"))["id"]
+        wait_exe(server, c, first, RUNNING)
+        queued = submit_v11(server, c, spark_body(server, "queued"))["id"]
+        third = submit_v11(server, c, spark_body(server, "third"))["id"]
+        assert exe(server, c, queued)["job_state"] == STARTING
+        assert sahara(server, c, queued)["info"]["status"] == "PENDING"
+        assert [j["id"] for j in exes(server, c, state=STARTING)["job_executions"]] \
+            in ([queued, third], [third, queued])
+
+        resp = c.get(f"{sahara_path(server)}/{queued}/cancel")
+        assert resp.status_code == 200, resp.text
+        canceled = resp.json()["job_execution"]
+        assert canceled["info"]["status"] == "KILLED"
+        assert is_iso(canceled["end_time"]) and canceled["start_time"] is None
+        killed = exe(server, c, queued)
+        assert (killed["job_state"], killed["job_final_status"]) == (TERMINATED, CANCELED)
+        # Cancelling again is a no-op: the same record, the same kill time.
+        again = c.get(f"{sahara_path(server)}/{queued}/cancel")
+        assert again.status_code == 200 and again.json()["job_execution"] == canceled
+        patched = c.patch(f"{sahara_path(server)}/{queued}",
+                          json={"info": {"status": "cancel"}})
+        assert patched.status_code == 202 and patched.json()["job_execution"] == canceled
+        assert exe(server, c, queued) == killed
+
+        c.get(f"{sahara_path(server)}/{first}/cancel")
+        wait_exe(server, c, third, COMPLETED)
+        assert exe(server, c, queued) == killed
+    assert not (server.data_dir / "runs" / queued).exists(), "a canceled queued job never runs"
+
+
+def test_cancel_running_job_leaves_no_process(fast_server: Server) -> None:
+    server = fast_server
+    path = sahara_path(server)
+    with server.client() as c:
+        job_id = submit_v11(server, c, spark_body(server, "long", "spawn orphan sleep=120"))["id"]
+        wait_sahara(server, c, job_id, "RUNNING")
+        run_dir = str(server.data_dir / "runs" / job_id)
+        wait_for(lambda: len(processes_with(run_dir)) >= 3, message="the job's process tree")
+        first = c.get(f"{path}/{job_id}/cancel")
+        second = c.get(f"{path}/{job_id}/cancel")
+        assert (first.status_code, second.status_code) == (200, 200), second.text
+        statuses = [r.json()["job_execution"]["info"]["status"] for r in (first, second)]
+        assert set(statuses) <= {"TOBEKILLED", "KILLED"}, statuses
+        if statuses == ["TOBEKILLED", "TOBEKILLED"]:
+            # The second request changed nothing while the first kill is under way.
+            assert second.json() == first.json()
+        killed = wait_sahara(server, c, job_id, "KILLED")
+        assert processes_with(run_dir) == []
+        assert is_iso(killed["end_time"])
+        exe_killed = exe(server, c, job_id)
+        assert (exe_killed["job_state"], exe_killed["job_final_status"]) == (TERMINATED,
+                                                                              CANCELED)
+        # Once dead, a cancel returns the record unchanged: same kill time.
+        again = c.get(f"{path}/{job_id}/cancel")
+        assert again.status_code == 200 and again.json()["job_execution"] == killed
+        assert exe(server, c, job_id) == exe_killed
+
+
+def test_cancel_of_finished_job_changes_nothing(fast_server: Server) -> None:
+    server = fast_server
+    path = sahara_path(server)
+    with server.client() as c:
+        ok = submit_v11(server, c, spark_body(server, "ok"))["id"]
+        bad = submit_v11(server, c, spark_body(server, "bad", "exit=3"))["id"]
+        for job_id, status in ((ok, "SUCCEEDED"), (bad, "FAILED")):
+            before = wait_sahara(server, c, job_id, status)
+            exe_before = exe(server, c, job_id)
+            resp = c.get(f"{path}/{job_id}/cancel")
+            assert resp.status_code == 200 and resp.json()["job_execution"] == before
+            resp = c.patch(f"{path}/{job_id}", json={"info": {"status": "cancel"}})
+            assert resp.status_code == 202 and resp.json()["job_execution"] == before
+            assert sahara(server, c, job_id) == before
+            assert exe(server, c, job_id) == exe_before
+
+
+# -- one record, three APIs -------------------------------------------------------------
+
+
+def test_v11_job_killed_through_v2(fast_server: Server) -> None:
+    server = fast_server
+    with server.client() as c:
+        job_id = submit_v11(server, c, spark_body(server, "cross1", "sleep=120"))["id"]
+        v2 = server.wait_state(c, job_id, "RUNNING")
+        assert (v2["job_name"], v2["job_type"]) == ("cross1", "SparkSubmit")
+        resp = c.post(f"{server.jobs_path}/{job_id}/kill")
+        assert resp.status_code == 202, resp.text
+        assert server.wait_state(c, job_id, "KILLED")["job_result"] == "KILLED"
+        killed = exe(server, c, job_id)
+        assert (killed["job_state"], killed["job_final_status"]) == (TERMINATED, CANCELED)
+        assert sahara(server, c, job_id)["info"]["status"] == "KILLED"
+        assert [j["id"] for j in exes(server, c, state=TERMINATED)["job_executions"]] \
+            == [job_id]
+    assert processes_with(str(server.data_dir / "runs" / job_id)) == []
+
+
+def test_v2_job_canceled_through_sahara(fast_server: Server) -> None:
+    server = fast_server
+    with server.client() as c:
+        job_id = server.submit(c, {"job_type": "SparkSubmit", "job_name": "cross2",
+                                   "arguments": ["app.py", "sleep=120"]})
+        server.wait_state(c, job_id, "RUNNING")
+        assert exe(server, c, job_id)["job_state"] == RUNNING
+        resp = c.get(f"{sahara_path(server)}/{job_id}/cancel")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["job_execution"]["id"] == job_id
+        assert resp.json()["job_execution"]["info"]["status"] in ("TOBEKILLED", "KILLED")
+        v2 = server.wait_state(c, job_id, "KILLED")
+        assert v2["job_result"] == "KILLED"
+        assert exe(server, c, job_id)["job_final_status"] == CANCELED
+    assert processes_with(str(server.data_dir / "runs" / job_id)) == []
+
+
+def test_finished_jobs_read_the_same_in_all_three_shapes(fast_server: Server) -> None:
+    server = fast_server
+    with server.client() as c:
+        submitted = submit_v11(server, c, spark_body(server, "same_ok", "alpha"))
+        ok = submitted["id"]
+        bad = server.submit(c, {"job_type": "SparkSubmit", "job_name": "same_bad",
+                                "arguments": ["app.py", "exit=3"]})
+        expected = {ok: ("SUCCEEDED", COMPLETED, SUCCESS, "SUCCEEDED", "0"),
+                    bad: ("FAILED", ABNORMAL, EXEC_ERROR, "FAILED", "3")}
+        for job_id, (result, state, final, status, code) in expected.items():
+            v2 = server.wait_state(c, job_id, "FINISHED")
+            one = exe(server, c, job_id)
+            sa = sahara(server, c, job_id)
+            assert v2["job_result"] == result
+            assert (one["job_state"], one["job_final_status"]) == (state, final)
+            assert (sa["info"]["status"], sa["return_code"]) == (status, code)
+            assert v2["job_id"] == one["id"] == sa["id"] == job_id
+            assert one["job_type"] == 2
+            assert v2["submitted_time"] == one["create_at"]
+            assert v2["started_time"] == one["start_time"]
+            assert v2["finished_time"] == one["end_time"]
+            assert iso_seconds(sa["created_at"]) == one["create_at"] // 1000
+            assert iso_seconds(sa["start_time"]) == one["start_time"] // 1000
+            assert iso_seconds(sa["end_time"]) == one["end_time"] // 1000
+        assert submitted["created_at"] == exe(server, c, ok)["create_at"] // 1000
+        assert {j["id"] for j in exes(server, c)["job_executions"]} == {ok, bad}
+        listed = c.get(sahara_path(server)).json()["job_executions"]
+        assert {j["id"] for j in listed} == {ok, bad}
+
+
+def test_launch_failure_reads_as_error(server_factory: Callable[..., Server]) -> None:
+    server = server_factory(spark_submit="/nonexistent/spark-submit")
+    with server.client() as c:
+        job_id = submit_v11(server, c, spark_body(server, "nolaunch"))["id"]
+        assert server.wait_state(c, job_id, "FAILED")["job_result"] == "FAILED"
+        job = exe(server, c, job_id)
+        assert (job["job_state"], job["job_final_status"]) == (ERROR, EXEC_ERROR)
+        assert sahara(server, c, job_id)["info"]["status"] == "FAILED"
+        assert [j["id"] for j in exes(server, c, state=ERROR)["job_executions"]] == [job_id]
