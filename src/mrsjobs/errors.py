@@ -3,7 +3,7 @@ the API maps them to ``{"error_code", "error_msg"}`` in one place.
 
 ::
 
-    MrsError
+    MrsError                      500 12000004 (anything unexpected)
      +-- AuthenticationFailed     401 12000001
      +-- AccessDenied             403 12000052
      +-- InvalidParameter         400 12000002
@@ -12,8 +12,6 @@ the API maps them to ``{"error_code", "error_msg"}`` in one place.
      +-- ClusterNotFound          400 12000003
      +-- JobNotFound              400 0176
      +-- JobTypeNotSupported      400 0057 / 0168 / 0169 / 12000054
-     +-- KillFailed               400 0175
-     +-- InternalError            500 12000004
 """
 
 from __future__ import annotations
@@ -97,14 +95,3 @@ class JobTypeNotSupported(MrsError):
         if code is not None:
             self.code = code
         super().__init__(message)
-
-
-class KillFailed(MrsError):
-    """Failed to terminate the job."""
-
-    code = "0175"
-    status = 400
-
-
-class InternalError(MrsError):
-    """Internal server error."""
