@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -42,7 +44,7 @@ from ..domain import (
 )
 from ..errors import ClusterNotFound, JobNotFound
 from . import statements as sql
-from .tables import clusters, jobs, metadata, projects, tokens
+from .tables import clusters, jobs, projects, tokens
 
 
 def now_ms() -> int:
@@ -154,7 +156,12 @@ class Store:
             yield conn
 
     def migrate(self) -> None:
-        metadata.create_all(self.engine)
+        """Bring the schema to the newest revision (Alembic, on this store's engine)."""
+        config = Config()
+        config.set_main_option("script_location", "mrsjobs.store:migrations")
+        with self._write_lock, self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
 
     def close(self) -> None:
         self.engine.dispose()
