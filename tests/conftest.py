@@ -146,6 +146,36 @@ class Server:
                         timeout=timeout, interval=0.02, message=f"{job_id} in {states}")
 
 
+def assert_error(resp: httpx.Response, status: int, code: str, *words: str) -> None:
+    """An MRS error envelope with ``code`` whose message mentions every one of ``words``."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["error_code"] == code, body
+    for word in words:
+        assert word in body["error_msg"], body
+    assert resp.headers["x-request-id"]
+
+
+def sdk_client(client_class: Any, server: Server) -> Any:
+    """A real ``huaweicloudsdkmrs`` client (v1 or v2) pointed at ``server``; the token
+    rides along on every request, as a gateway-authenticated caller's would."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.http.http_handler import HttpHandler
+
+    token = server.token
+
+    def add_token(**kwargs: Any) -> None:
+        kwargs["request"].header_params["X-Auth-Token"] = token
+
+    return (
+        client_class.new_builder()
+        .with_credentials(BasicCredentials("unused-ak", "unused-sk", server.project_id))
+        .with_endpoints([server.endpoint])
+        .with_http_handler(HttpHandler().add_request_handler(add_token))
+        .build()
+    )
+
+
 def kill_leftovers(marker: str) -> None:
     for pid in processes_with(marker):
         with contextlib.suppress(ProcessLookupError):

@@ -18,9 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkmrs.v1 import (
     CreateAndExecuteJobRequest,
     DeleteJobExecutionRequest,
@@ -33,7 +31,14 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.exceptions.http import NotFound
 from keystoneauth1.token_endpoint import Token
 
-from tests.conftest import FAKE_TOOL, Server, processes_with, wait_for
+from tests.conftest import (
+    FAKE_TOOL,
+    Server,
+    assert_error,
+    processes_with,
+    sdk_client,
+    wait_for,
+)
 
 MISSING = "00000000-0000-0000-0000-000000000000"
 
@@ -169,28 +174,9 @@ def is_iso(value: Any) -> bool:
     return isinstance(value, str) and re.fullmatch(pattern, value) is not None
 
 
-def assert_error(resp: httpx.Response, status: int, code: str, *words: str) -> None:
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert body["error_code"] == code, body
-    for word in words:
-        assert word in body["error_msg"], body
-    assert resp.headers["x-request-id"]
-
-
-def sdk_client(server: Server) -> MrsClient:
-    token = server.token
-
-    def add_token(**kwargs: Any) -> None:
-        kwargs["request"].header_params["X-Auth-Token"] = token
-
-    return (
-        MrsClient.new_builder()
-        .with_credentials(BasicCredentials("unused-ak", "unused-sk", server.project_id))
-        .with_endpoints([server.endpoint])
-        .with_http_handler(HttpHandler().add_request_handler(add_token))
-        .build()
-    )
+def client_for(server: Server) -> MrsClient:
+    client: MrsClient = sdk_client(MrsClient, server)
+    return client
 
 
 def sdk_show(client: MrsClient, job_id: str) -> Any:
@@ -415,7 +401,7 @@ def test_output_created_and_logs_copied_to_job_log(fast_server: Server) -> None:
 
 def test_sdk_submit_show_list_delete(fast_server: Server) -> None:
     server = fast_server
-    client = sdk_client(server)
+    client = client_for(server)
 
     def submit(name: str, arguments: str) -> Any:
         return client.create_and_execute_job(CreateAndExecuteJobRequest(body=SubmitJobReqV11(
@@ -483,7 +469,7 @@ def test_sdk_submit_show_list_delete(fast_server: Server) -> None:
 
 def test_sdk_sees_conditional_required_errors(fast_server: Server) -> None:
     server = fast_server
-    client = sdk_client(server)
+    client = client_for(server)
 
     def refused(code: str, *words: str, **fields: Any) -> None:
         body = SubmitJobReqV11(job_name="refused", cluster_id=server.cluster_id, **fields)

@@ -9,21 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FAKE_TOOL, Server, processes_with, wait_for
+from tests.conftest import FAKE_TOOL, Server, assert_error, processes_with, wait_for
 
 
 def spark(name: str, *args: str, **fields: Any) -> dict[str, Any]:
     return {"job_type": "SparkSubmit", "job_name": name, "arguments": list(args) or ["app.py"],
             **fields}
-
-
-def assert_error(resp: httpx.Response, status: int, code: str, *words: str) -> None:
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert body["error_code"] == code, body
-    for word in words:
-        assert word in body["error_msg"], body
-    assert resp.headers["x-request-id"]
 
 
 def test_submit_runs_and_reads_in_mrs_shape(fast_server: Server) -> None:

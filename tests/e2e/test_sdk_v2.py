@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkmrs.v2 import (
     BatchDeleteJobsRequest,
     CreateExecuteJobRequest,
@@ -19,22 +17,12 @@ from huaweicloudsdkmrs.v2 import (
     StopJobRequest,
 )
 
-from tests.conftest import Server, wait_for
+from tests.conftest import Server, sdk_client, wait_for
 
 
-def sdk_client(server: Server) -> MrsClient:
-    token = server.token
-
-    def add_token(**kwargs: Any) -> None:
-        kwargs["request"].header_params["X-Auth-Token"] = token
-
-    return (
-        MrsClient.new_builder()
-        .with_credentials(BasicCredentials("unused-ak", "unused-sk", server.project_id))
-        .with_endpoints([server.endpoint])
-        .with_http_handler(HttpHandler().add_request_handler(add_token))
-        .build()
-    )
+def client_for(server: Server) -> MrsClient:
+    client: MrsClient = sdk_client(MrsClient, server)
+    return client
 
 
 def submit(client: MrsClient, server: Server, name: str, *args: str) -> str:
@@ -56,7 +44,7 @@ def detail(client: MrsClient, server: Server, job_id: str) -> Any:
 
 
 def test_submit_show_list_kill_delete(fast_server: Server) -> None:
-    client = sdk_client(fast_server)
+    client = client_for(fast_server)
     done = submit(client, fast_server, "sdk_ok", "app.py")
     finished = wait_for(lambda: (d := detail(client, fast_server, done)).job_state == "FINISHED"
                         and d, timeout=20, message="the job to finish")
@@ -87,7 +75,7 @@ def test_submit_show_list_kill_delete(fast_server: Server) -> None:
 
 
 def test_sdk_sees_mrs_errors(fast_server: Server) -> None:
-    client = sdk_client(fast_server)
+    client = client_for(fast_server)
     with pytest.raises(ClientRequestException) as err:
         client.create_execute_job(CreateExecuteJobRequest(
             cluster_id=fast_server.cluster_id,
