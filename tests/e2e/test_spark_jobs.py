@@ -148,7 +148,9 @@ def test_mapreduce_wordcount(spark_server: Server, wordcount_jar: Path, tmp_path
     assert counts == {"be": "2", "not": "1", "or": "1", "to": "2"}
 
 
-def test_kill_running_spark_job_leaves_no_process(spark_server: Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["v2 kill", "sahara cancel"])
+def test_kill_running_spark_job_leaves_no_process(spark_server: Server, tmp_path: Path,
+                                                  how: str) -> None:
     app, marker = tmp_path / "slow.py", tmp_path / "up"
     app.write_text(SLOW_APP)
     with spark_server.client() as c:
@@ -157,8 +159,12 @@ def test_kill_running_spark_job_leaves_no_process(spark_server: Server, tmp_path
         wait_for(marker.exists, timeout=JOB_TIMEOUT, interval=0.2, message="Spark to start")
         run_dir = str(spark_server.data_dir / "runs" / job_id)
         assert processes_with(run_dir), "the Spark driver runs in the job's directory"
-        assert c.post(f"{spark_server.jobs_path}/{job_id}/kill").status_code == 202
+        if how == "v2 kill":
+            assert c.post(f"{spark_server.jobs_path}/{job_id}/kill").status_code == 202
+        else:
+            resp = c.get(f"/v1.1/{spark_server.project_id}/job-executions/{job_id}/cancel")
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["job_execution"]["info"]["status"] in ("TOBEKILLED", "KILLED")
         job = spark_server.wait_state(c, job_id, "KILLED", "FINISHED", "FAILED", timeout=60)
     assert (job["job_state"], job["job_result"]) == ("KILLED", "KILLED")
     assert processes_with(run_dir) == []
-
