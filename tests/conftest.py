@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.databases import BACKENDS, database
+
 T = TypeVar("T")
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -208,6 +210,15 @@ def fast_server(server_factory: Callable[..., Server]) -> Server:
     """A server whose Spark tools are a trivial script, to test the service alone."""
     return server_factory(spark_submit=str(FAKE_TOOL), spark_sql=str(FAKE_TOOL),
                           hive_metastore="false", kill_grace_s="2")
+
+
+@pytest.fixture(params=[
+    pytest.param(b, marks=[pytest.mark.postgres] if b == "postgresql" else [])
+    for b in BACKENDS])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on each store backend: SQLite, and the PostgreSQL server."""
+    with database(request.param, tmp_path) as url:
+        yield url
 
 
 # -- real Spark and Hadoop --------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -14,8 +12,8 @@ from mrsjobs.store import Store
 from mrsjobs.store.tables import metadata
 
 
-def test_upgrade_head_matches_the_models(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'm.db'}")
+def test_upgrade_head_matches_the_models(db_url: str) -> None:
+    store = Store(db_url)
     store.migrate()
     store.migrate()  # a second run finds nothing to do
     with store.engine.connect() as conn:
@@ -26,8 +24,8 @@ def test_upgrade_head_matches_the_models(tmp_path: Path) -> None:
     store.close()
 
 
-def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'm.db'}")
+def test_downgrade_to_base_and_back(db_url: str) -> None:
+    store = Store(db_url)
     store.migrate()
     config = Config()
     config.set_main_option("script_location", "mrsjobs.store:migrations")

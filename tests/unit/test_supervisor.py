@@ -66,12 +66,13 @@ class ArgvLauncher:
 
 
 @pytest.fixture
-def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+def make_harness(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Harness]]:
     started: list[Supervisor] = []
+    stores: list[Store] = []
 
     def make(engine: MemoryEngine | None = None, store: Store | None = None,
              **config: Any) -> Harness:
-        store = store or Store(f"sqlite:///{tmp_path / 'jobs.db'}")
+        store = store or Store(db_url)
         store.migrate()
         defaults = ensure_defaults(store)
         engine = engine or MemoryEngine()
@@ -81,12 +82,15 @@ def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         service = JobService(store, frozenset(JobType), supervisor)
         supervisor.start()
         started.append(supervisor)
+        stores.append(store)
         return Harness(store, engine, supervisor, service,
                        Identity(defaults.project_id, "alice"), defaults.cluster_id)
 
     yield make
     for supervisor in started:
         supervisor.stop()
+    for store in stores:
+        store.close()
 
 
 def test_job_runs_to_success_and_failure(make_harness: Callable[..., Harness]) -> None:
@@ -163,8 +167,8 @@ def test_kill_while_launching_is_honoured_after_launch(
     assert engine.running() == []
 
 
-def test_claim_and_kill_race_has_exactly_one_winner(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'race.db'}")
+def test_claim_and_kill_race_has_exactly_one_winner(db_url: str) -> None:
+    store = Store(db_url)
     store.migrate()
     defaults = ensure_defaults(store)
     cluster = store.cluster(defaults.project_id, defaults.cluster_id)

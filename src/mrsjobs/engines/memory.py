@@ -64,8 +64,9 @@ class MemoryEngine:
     async def launch(self, spec: LaunchSpec) -> Handle:
         self.launch_begun.set()
         gate = self.launch_gate
-        if gate is not None:
-            await asyncio.to_thread(gate.wait)
+        # Polled, not waited on in a thread: a stopping supervisor can cancel it.
+        while gate is not None and not gate.is_set():
+            await asyncio.sleep(0.002)
         if not spec.argv or spec.argv[0] == "missing-program":
             raise LaunchFailed(f"no such program: {spec.argv[:1]}")
         pid = next(self._pids)

@@ -95,7 +95,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cur.close()
 
 
+def normalize_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy would pick psycopg2)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
 def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -143,7 +152,7 @@ class Store:
     """Projects, clusters, tokens and jobs in one SQL database (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = url = normalize_url(url)
         self.engine = make_engine(url)
         # SQLite admits one writer; its busy handler sleeps 1-25 ms per retry. Queue
         # this process's writers on a lock instead (other processes still use it).
