@@ -4,8 +4,11 @@ plus what only real processes can show: whole trees die, jobs outlive the servic
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,3 +166,56 @@ def test_logs_and_records_are_kept_in_the_run_dir(tmp_path: Path) -> None:
     assert "argv: hello exit=0" in (handle.run_dir / "stdout.log").read_text()
     assert (handle.run_dir / "pid.json").exists()
     assert (handle.run_dir / "exit.json").exists()
+
+
+def _run_shim(request: dict[str, Any]) -> None:
+    """A shim of an earlier service, handed its launch request late."""
+    shim = Path(__file__).parents[2] / "src" / "mrsjobs" / "engines" / "shim.py"
+    subprocess.run([sys.executable, "-I", "-S", str(shim)], input=json.dumps(request) + "\n",
+                   text=True, check=True, timeout=30, capture_output=True)
+
+
+def test_a_launch_given_up_after_a_crash_never_starts(tmp_path: Path) -> None:
+    """The service died between recording the launch and the shim starting it: the
+    restarted service takes the launch's claim, and a late shim then starts nothing."""
+    run_dir = tmp_path / "j1"
+    run_dir.mkdir()
+    marker = tmp_path / "ran"
+    (run_dir / "launch.json").write_text(json.dumps({"job": "j1", "nonce": "n1"}))
+    engine = ProcessEngine(attach_wait_s=0.05)
+    assert engine.attach("j1", run_dir) is None, "never started: safe to launch again"
+    _run_shim({"job": "j1", "nonce": "n1", "run_dir": str(run_dir), "cwd": str(tmp_path),
+               "argv": ["touch", str(marker)], "env": {"PATH": os.environ["PATH"]}})
+    assert not marker.exists()
+    assert not (run_dir / "pid.json").exists()
+
+
+def test_a_launch_claimed_by_its_shim_is_found(tmp_path: Path) -> None:
+    run_dir = tmp_path / "j1"
+    run_dir.mkdir()
+    (run_dir / "launch.json").write_text(json.dumps({"job": "j1", "nonce": "n1"}))
+    _run_shim({"job": "j1", "nonce": "n1", "run_dir": str(run_dir), "cwd": str(tmp_path),
+               "argv": ["true"], "env": {}})
+    engine = ProcessEngine(attach_wait_s=0.05)
+    handle = engine.attach("j1", run_dir)
+    assert handle is not None and handle.shim_start > 0
+    status = wait_for(lambda: engine.poll(handle), timeout=10, message="exit.json")
+    assert (status.exit_code, status.signal) == (0, None)
+
+
+def test_a_reused_shim_pid_is_not_mistaken_for_the_shim(tmp_path: Path) -> None:
+    """After a reboot, the recorded pid may belong to another process: the start time
+    tells them apart, and the job reads as lost rather than running for ever."""
+    run_dir = tmp_path / "j1"
+    run_dir.mkdir()
+    stranger = os.getpid()
+    (run_dir / "launch.json").write_text(json.dumps({"job": "j1", "nonce": "n1"}))
+    (run_dir / "pid.json").write_text(json.dumps(
+        {"shim_pid": stranger, "shim_start": 1, "pid": stranger, "pgid": stranger,
+         "started_ms": 1}))
+    engine = ProcessEngine()
+    handle = engine.attach("j1", run_dir)
+    assert handle is not None
+    status = engine.poll(handle)
+    assert status is not None and status.lost
+    assert engine.signal(handle, force=True) is False, "never signal a stranger"

@@ -31,6 +31,8 @@ class Handle:
     pgid: int
     shim_pid: int
     started_ms: int
+    #: The shim's start time (clock ticks since boot); 0 if unknown.
+    shim_start: int = 0
 
     @property
     def launcher_id(self) -> str:
@@ -60,8 +62,8 @@ class Engine(Protocol):
     def attach(self, job_id: str, run_dir: Path) -> Handle | None:
         """Find a job launched earlier (by this or a previous service) from its records.
 
-        None if the job was never handed to the engine (it is safe to launch it);
-        :class:`LaunchFailed` if it was handed over but did not start.
+        None if the job never started and never will (it is safe to launch it again);
+        :class:`LaunchFailed` if it was handed over but could not start.
         """
         ...
 

@@ -9,11 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..domain import ExitStatus
 from .base import Handle, LaunchFailed, LaunchSpec
+from .shim import take_claim
 
 SHIM = Path(__file__).with_name("shim.py")
 # How long a restarted service waits for a launch that an earlier one handed over.
@@ -34,14 +37,16 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def process_alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie (a zombie has already ended)."""
+def process_alive(pid: int, start: int = 0) -> bool:
+    """True if ``pid`` exists, is not a zombie (a zombie has already ended) and, when
+    ``start`` is known, is the process that started then (not a reused pid)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except FileNotFoundError:
         return False
-    return stat[stat.rindex(")") + 2] not in "ZX"
+    tail = stat[stat.rindex(")") + 2:].split()
+    return tail[0] not in "ZX" and (start == 0 or int(tail[19]) == start)
 
 
 def group_alive(pgid: int) -> bool:
@@ -68,9 +73,11 @@ class ProcessEngine:
     when the pipe is gone (a shim started by an earlier service).
     """
 
-    def __init__(self, python: str = sys.executable, poll_interval_s: float = 1.0) -> None:
+    def __init__(self, python: str = sys.executable, poll_interval_s: float = 1.0,
+                 attach_wait_s: float = ATTACH_WAIT_S) -> None:
         self.python = python
         self.poll_interval_s = poll_interval_s
+        self.attach_wait_s = attach_wait_s
         self._zygote: subprocess.Popen[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._buffer = b""
@@ -138,7 +145,7 @@ class ProcessEngine:
 
     def _handle(self, job_id: str, rec: dict[str, Any], run_dir: Path | None = None) -> Handle:
         return Handle(job_id, run_dir or Path(), rec["pid"], rec["pgid"], rec["shim_pid"],
-                      rec["started_ms"])
+                      rec["started_ms"], rec.get("shim_start", 0))
 
     async def start(self) -> None:
         self._ensure_zygote()
@@ -163,8 +170,11 @@ class ProcessEngine:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
         fut: asyncio.Future[Handle] = asyncio.get_running_loop().create_future()
         self._launching[spec.job_id] = fut
+        # Names this launch: the shim and a restarted service both try to claim it.
+        nonce = uuid.uuid4().hex
         request = {
             "job": spec.job_id,
+            "nonce": nonce,
             "run_dir": str(spec.run_dir.resolve()),
             "cwd": str(spec.cwd.resolve()),
             "argv": list(spec.argv),
@@ -172,7 +182,8 @@ class ProcessEngine:
         }
         # The intent is on disk before the request leaves: after a crash, a job
         # without it was never handed over and may be launched again.
-        write_json(spec.run_dir / "launch.json", {"job": spec.job_id, "argv": list(spec.argv)})
+        write_json(spec.run_dir / "launch.json",
+                   {"job": spec.job_id, "nonce": nonce, "argv": list(spec.argv)})
         try:
             zygote.stdin.write(json.dumps(request).encode() + b"\n")
             zygote.stdin.flush()
@@ -180,8 +191,7 @@ class ProcessEngine:
         except (OSError, TimeoutError) as exc:
             self._launching.pop(spec.job_id, None)
             raise LaunchFailed(f"the launcher did not start the job: {exc}") from exc
-        return Handle(handle.job_id, spec.run_dir, handle.pid, handle.pgid, handle.shim_pid,
-                      handle.started_ms)
+        return replace(handle, run_dir=spec.run_dir)
 
     async def wait(self, handle: Handle) -> ExitStatus:
         while True:
@@ -200,7 +210,8 @@ class ProcessEngine:
                 return status
 
     def signal(self, handle: Handle, *, force: bool) -> bool:
-        if (handle.run_dir / "exit.json").exists() or not process_alive(handle.shim_pid):
+        if (handle.run_dir / "exit.json").exists() or not process_alive(handle.shim_pid,
+                                                                     handle.shim_start):
             # Shim done: the group id may belong to someone else by now.
             return False
         try:
@@ -210,10 +221,12 @@ class ProcessEngine:
         return True
 
     def attach(self, job_id: str, run_dir: Path) -> Handle | None:
-        if not (run_dir / "launch.json").exists():
+        launch = _read_json(run_dir / "launch.json")
+        if launch is None:
             return None
         # Handed over: the zygote of an earlier service may still be starting it.
-        deadline = time.monotonic() + ATTACH_WAIT_S
+        deadline = time.monotonic() + self.attach_wait_s
+        given_up = False
         while True:
             rec = _read_json(run_dir / "pid.json")
             if rec is not None:
@@ -222,14 +235,21 @@ class ProcessEngine:
             if failed is not None:
                 raise LaunchFailed(failed.get("error", "the job could not be started"))
             if time.monotonic() > deadline:
-                raise LaunchFailed("the launcher went away before the job started")
+                if given_up:
+                    raise LaunchFailed("the launcher went away while starting the job")
+                # Take the launch's claim: if we get it, no shim ever will, and the job
+                # may be queued again. If a shim holds it, it is about to write pid.json.
+                nonce = launch.get("nonce")
+                if nonce and take_claim(str(run_dir), str(nonce), "abandoned"):
+                    return None
+                given_up, deadline = True, time.monotonic() + self.attach_wait_s
             time.sleep(0.01)
 
     def poll(self, handle: Handle) -> ExitStatus | None:
         rec = _read_json(handle.run_dir / "exit.json")
         if rec is not None:
             return ExitStatus(rec["exit_code"], rec["signal"], rec["ended_ms"])
-        if process_alive(handle.shim_pid):
+        if process_alive(handle.shim_pid, handle.shim_start):
             return None
         # The shim writes exit.json before it exits; look once more to close that race.
         rec = _read_json(handle.run_dir / "exit.json")

@@ -8,7 +8,10 @@ new interpreter per job). Each shim:
 * starts a new session and makes itself a child subreaper, so every descendant
   of the job is reparented to it and reaped at once;
 * starts the job in a process group of its own, stdout/stderr to the run directory;
-* records ``pid.json`` (shim pid, job pid, process group) and, once the job has
+* takes the launch's claim file (``claim-<nonce>``, created exclusively) before it
+  starts anything: a restarted service that gave up waiting for this launch takes
+  the same file first, and then this shim starts nothing, so a job never runs twice;
+* records ``pid.json`` (shim pid and start time, job pid, process group) and, once the job has
   ended and its leftover processes are gone, ``exit.json``; both are written by
   rename, so a reader never sees half a file;
 * reports ``started``/``launch_failed``/``exited`` as JSON lines on the stdout it
@@ -78,6 +81,26 @@ def _ignore(_signum: int, _frame: object) -> None:
     pass
 
 
+def start_time() -> int:
+    """This process's start time in clock ticks since boot: with the pid, it names
+    the process for good (a pid alone may be reused after the shim is gone)."""
+    with open("/proc/self/stat") as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+def take_claim(run_dir: str, nonce: str, who: str) -> bool:
+    """Create the launch's claim file; False if someone else already holds it."""
+    try:
+        fd = os.open(os.path.join(run_dir, f"claim-{nonce}"),
+                     os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    os.write(fd, who.encode())
+    os.close(fd)
+    return True
+
+
 def run_shim(req: dict[str, Any], libc: ctypes.CDLL) -> None:
     job = str(req["job"])
     run_dir = str(req["run_dir"])
@@ -90,6 +113,8 @@ def run_shim(req: dict[str, Any], libc: ctypes.CDLL) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _ignore)
     os.makedirs(run_dir, exist_ok=True)
+    if not take_claim(run_dir, str(req["nonce"]), "shim"):
+        return  # the service gave this launch up and queued the job again
     argv = [str(a) for a in req["argv"]]
     env = {str(k): str(v) for k, v in req["env"].items()}
     try:
@@ -104,12 +129,10 @@ def run_shim(req: dict[str, Any], libc: ctypes.CDLL) -> None:
         write_json(os.path.join(run_dir, "launch_failed.json"), {"error": str(exc)})
         report({"event": "launch_failed", "job": job, "error": str(exc)})
         return
-    started = now_ms()
-    write_json(os.path.join(run_dir, "pid.json"),
-               {"shim_pid": os.getpid(), "pid": proc.pid, "pgid": proc.pid,
-                "started_ms": started})
-    report({"event": "started", "job": job, "shim_pid": os.getpid(), "pid": proc.pid,
-            "pgid": proc.pid, "started_ms": started})
+    record = {"shim_pid": os.getpid(), "shim_start": start_time(), "pid": proc.pid,
+              "pgid": proc.pid, "started_ms": now_ms()}
+    write_json(os.path.join(run_dir, "pid.json"), record)
+    report({"event": "started", "job": job, **record})
     while True:
         pid, status = os.waitpid(-1, 0)
         if pid == proc.pid:
