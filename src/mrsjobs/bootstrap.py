@@ -45,6 +45,8 @@ def ensure_defaults(store: Store) -> Defaults:
 def instance_id(settings: Settings) -> str:
     """A stable name for the supervisor of this data directory: it owns the jobs it
     launched, and a restarted service finds them again under the same name."""
+    if settings.instance_id:
+        return settings.instance_id
     path = settings.data_dir / "instance-id"
     if not path.exists():
         path.write_text(uuid.uuid4().hex + "\n")

@@ -168,6 +168,7 @@ class Job:
     kill_signalled_ms: int | None = None
     delete_requested: bool = False
     owner: str | None = None
+    run_root: str | None = None
     launcher_id: str | None = None
     app_id: str | None = None
     exit_code: int | None = None

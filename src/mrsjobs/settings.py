@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -44,6 +45,14 @@ class Settings(BaseSettings):
     # SQL jobs share a per-cluster Hive metastore daemon; off, each uses Spark's own
     # catalog (tests and benchmarks that stand a trivial program in for spark-sql).
     hive_metastore: bool = True
+
+    # Several instances may share one PostgreSQL database: each needs its own id (by
+    # default one kept in its data directory) and heartbeats; a silent one's jobs are
+    # adopted by an instance on the same host, or marked lost after ``lost_timeout_s``.
+    instance_id: str | None = None
+    hostname: str = socket.gethostname()
+    instance_timeout_s: float = 15.0
+    lost_timeout_s: float = 300.0
 
     kill_grace_s: float = 5.0
     kill_attempts: int = 3

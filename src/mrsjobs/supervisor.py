@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
@@ -28,6 +29,7 @@ from .domain import (
 )
 from .engines.base import Engine, Handle, LaunchFailed, LaunchSpec
 from .errors import MrsError
+from .store.instances import Registry
 from .store.store import Store, now_ms
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,11 @@ class SupervisorConfig:
     kill_attempts: int = 3
     kill_confirm_s: float = 10.0
     poll_interval_s: float = 1.0
+    host: str = "localhost"
+    # Another instance on this host adopts our jobs once we are silent this long; on
+    # other hosts, they are marked lost after the longer timeout.
+    instance_timeout_s: float = 15.0
+    lost_timeout_s: float = 300.0
 
 
 class Supervisor:
@@ -64,6 +71,8 @@ class Supervisor:
         self.engine = engine
         self.launcher = launcher
         self.config = config
+        self.registry = Registry(store, config.owner, config.host, os.getpid(),
+                                 str(config.runs_dir))
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -78,6 +87,7 @@ class Supervisor:
         # Clusters that may have queued jobs, and whether stored kill requests need a look.
         self._hinted: set[str] = set()
         self._kills_due = False
+        self._run_dirs: dict[str, Path] = {}
 
     # -- lifecycle (called from other threads) --------------------------------------
 
@@ -138,6 +148,7 @@ class Supervisor:
         start = getattr(self.engine, "start", None)
         if start is not None:
             await start()
+        self.registry.register()
         self._reattach()
         self._ready.set()
         next_full = 0.0
@@ -166,6 +177,9 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     def _tick(self, full: bool) -> None:
+        if full:
+            self.registry.heartbeat()
+            self._take_over_silent_instances()
         if full or self._kills_due:
             self._kills_due = False
             for job in self.store.pending_kills(self.config.owner):
@@ -176,7 +190,8 @@ class Supervisor:
             free = self.config.max_running - len(self._active[cluster_id])
             if free <= 0:
                 continue  # the hint stays: a freed slot looks again
-            claimed = self.store.claim(cluster_id, free, self.config.owner)
+            claimed = self.store.claim(cluster_id, free, self.config.owner,
+                                       str(self.config.runs_dir))
             if len(claimed) < free:
                 self._hinted.discard(cluster_id)
             for job in claimed:
@@ -193,17 +208,22 @@ class Supervisor:
             self._spawn(self._kill(job_id))
         return True
 
-    def run_dir(self, job_id: str) -> Path:
-        return self.config.runs_dir / job_id
+    def run_dir(self, job: Job) -> Path:
+        """Where the job's records are: under the runs directory of whoever claimed it."""
+        found = self._run_dirs.get(job.id)
+        if found is None:
+            root = Path(job.run_root) if job.run_root else self.config.runs_dir
+            found = self._run_dirs[job.id] = root / job.id
+        return found
 
     async def _run(self, job: Job) -> None:
         try:
             try:
                 if self.launcher.may_block(job):
                     spec = await asyncio.to_thread(self.launcher.launch_spec, job,
-                                                   self.run_dir(job.id))
+                                                   self.run_dir(job))
                 else:
-                    spec = self.launcher.launch_spec(job, self.run_dir(job.id))
+                    spec = self.launcher.launch_spec(job, self.run_dir(job))
                 handle = await self.engine.launch(spec)
             except (LaunchFailed, MrsError, OSError) as exc:
                 self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
@@ -234,7 +254,7 @@ class Supervisor:
         if final is None:
             return
         try:
-            self.launcher.finished(final, self.run_dir(job_id))
+            self.launcher.finished(final, self.run_dir(final))
         except OSError:
             log.exception("job %s: could not collect its logs", job_id)
         if final.delete_requested:
@@ -245,6 +265,7 @@ class Supervisor:
         self._handles.pop(job.id, None)
         self._killing.discard(job.id)
         self._signalled.pop(job.id, None)
+        self._run_dirs.pop(job.id, None)
         done = self._done.pop(job.id, None)
         if done is not None and not done.done():
             done.set_result(None)
@@ -275,24 +296,50 @@ class Supervisor:
     def _reattach(self) -> None:
         """Pick up the RUNNING jobs this owner had before a restart."""
         for job in self.store.owned_jobs(self.config.owner):
-            try:
-                handle = self.engine.attach(job.id, self.run_dir(job.id))
-            except LaunchFailed as exc:
-                self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
-                                                  f"could not launch: {exc}"))
-                continue
-            if handle is None:
-                # Claimed, never handed to the engine: queue it again.
-                self.store.release(job.id)
-                continue
-            if job.started_ms is None:
-                self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)
-            if job.kill_signalled_ms is not None:
-                self._signalled[job.id] = job.kill_signalled_ms
-            self._active[job.cluster_id].add(job.id)
-            self._handles[job.id] = handle
-            self._done[job.id] = asyncio.get_running_loop().create_future()
-            self._spawn(self._watch_adopted(job, handle))
+            self._adopt(job)
+
+    def _take_over_silent_instances(self) -> None:
+        """Adopt the jobs of dead instances on this host; fail those of long-dead
+        instances elsewhere, whose processes nobody here can see."""
+        timeout_ms = int(self.config.instance_timeout_s * 1000)
+        for dead in self.registry.silent(timeout_ms):
+            if dead.host == self.config.host:
+                for job in self.registry.adopt(dead, timeout_ms):
+                    log.warning("job %s: adopted from silent instance %s", job.id, dead.id)
+                    self._adopt(job)
+            else:
+                for job_id in self.registry.mark_lost(dead, int(self.config.lost_timeout_s
+                                                                * 1000)):
+                    log.error("job %s: lost with instance %s on %s", job_id, dead.id,
+                              dead.host)
+
+    def _adopt(self, job: Job) -> None:
+        """Watch a RUNNING job launched earlier, by us before a restart or by another
+        instance on this host: find it from its records, or queue it again if it
+        never started."""
+        if job.id in self._handles or job.id in self._done:
+            return
+        try:
+            handle = self.engine.attach(job.id, self.run_dir(job))
+        except LaunchFailed as exc:
+            self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
+                                              f"could not launch: {exc}"))
+            return
+        if handle is None:
+            # Claimed, never started (and now never will be): queue it again.
+            self.store.release(job.id)
+            self._run_dirs.pop(job.id, None)
+            return
+        if job.started_ms is None:
+            self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)
+        if job.kill_signalled_ms is not None:
+            self._signalled[job.id] = job.kill_signalled_ms
+        self._active[job.cluster_id].add(job.id)
+        self._handles[job.id] = handle
+        self._done[job.id] = asyncio.get_running_loop().create_future()
+        self._spawn(self._watch_adopted(job, handle))
+        if job.kill_requested_ms is not None:
+            self._kills_due = True
 
     async def _watch_adopted(self, job: Job, handle: Handle) -> None:
         try:

@@ -20,7 +20,7 @@ def test_upgrade_head_matches_the_models(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     assert diff == []
-    assert version == "0001"
+    assert version == "0003"
     store.close()
 
 
@@ -34,6 +34,6 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
         command.downgrade(config, "base")
     assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.migrate()
-    assert {"projects", "clusters", "tokens", "jobs"} <= set(
+    assert {"projects", "clusters", "tokens", "jobs", "instances"} <= set(
         inspect(store.engine).get_table_names())
     store.close()

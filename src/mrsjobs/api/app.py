@@ -14,6 +14,7 @@ from ..engines.process import ProcessEngine
 from ..launchers import RUNNABLE, LocalCluster
 from ..service import JobService
 from ..settings import Settings
+from ..store.notify import KillListener
 from ..supervisor import Supervisor, SupervisorConfig
 from . import errors
 from .deps import ClusterId, JobId, JsonBody, ProjectId, service, who
@@ -82,13 +83,22 @@ def create_app(settings: Settings) -> FastAPI:
                 kill_attempts=settings.kill_attempts,
                 kill_confirm_s=settings.kill_confirm_s,
                 poll_interval_s=settings.poll_interval_s,
+                host=settings.hostname,
+                instance_timeout_s=settings.instance_timeout_s,
+                lost_timeout_s=settings.lost_timeout_s,
             ),
         )
         app.state.service = JobService(store, RUNNABLE, supervisor)
         supervisor.start()
+        listener = (KillListener(store.url, supervisor.config.owner, supervisor.kill_requested)
+                    if store.is_postgres else None)
+        if listener is not None:
+            listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                listener.stop()
             supervisor.stop()
             busy = {j.cluster_id for j in store.owned_jobs(supervisor.config.owner)
                     if j.state is JobState.RUNNING}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
 from ..domain import PRE_LAUNCH, TERMINAL, TRANSITIONS, JobResult, JobState
 from .tables import jobs, tokens
@@ -40,20 +40,23 @@ PENDING_KILLS = OWNED.where(jobs.c.kill_requested_ms.is_not(None))
 
 INSERT = insert(jobs).returning(jobs)
 
+# The oldest queued jobs, picked once: as a plain ``IN (subquery)`` PostgreSQL may run
+# the subquery again per row and claim past the limit. On PostgreSQL, instances claim
+# past each other's locked rows (SQLite has one writer and leaves the clause out).
+_PICKED = (
+    select(jobs.c.seq)
+    .where(jobs.c.cluster_id == bindparam("p_cluster"), jobs.c.state == JobState.ACCEPTED)
+    .order_by(jobs.c.seq)
+    .limit(bindparam("p_limit"))
+    .with_for_update(skip_locked=True)
+    .cte("picked")
+    .prefix_with("MATERIALIZED")
+)
+
 CLAIM = (
     update(jobs)
-    .where(
-        jobs.c.seq.in_(
-            select(jobs.c.seq)
-            .where(jobs.c.cluster_id == bindparam("p_cluster"),
-                   jobs.c.state == JobState.ACCEPTED)
-            .order_by(jobs.c.seq)
-            .limit(bindparam("p_limit"))
-            .scalar_subquery()
-        ),
-        may_become(JobState.RUNNING),
-    )
-    .values(state=JobState.RUNNING, owner=bindparam("p_owner"))
+    .where(jobs.c.seq.in_(select(_PICKED.c.seq)), may_become(JobState.RUNNING))
+    .values(state=JobState.RUNNING, owner=bindparam("p_owner"), run_root=bindparam("p_root"))
     .returning(jobs)
 )
 
@@ -105,5 +108,9 @@ FINISH = {
     .returning(jobs)
     for state in TERMINAL
 }
+
+#: PostgreSQL only: tells the owning instance that one of its jobs is to be killed.
+KILL_CHANNEL = "mrsjobs_kill"
+NOTIFY_KILL = text(f"SELECT pg_notify('{KILL_CHANNEL}', :p_payload)")
 
 DELETE_FINISHED = delete(jobs).where(_id, jobs.c.state.in_(sorted(TERMINAL)))

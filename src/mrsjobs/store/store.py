@@ -140,6 +140,7 @@ def _job(row: Row[Any]) -> Job:
         kill_signalled_ms=m["kill_signalled_ms"],
         delete_requested=m["delete_requested"],
         owner=m["owner"],
+        run_root=m["run_root"],
         launcher_id=m["launcher_id"],
         app_id=m["app_id"],
         exit_code=m["exit_code"],
@@ -153,6 +154,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url = normalize_url(url)
+        self.is_postgres = url.startswith("postgresql")
         self.engine = make_engine(url)
         # SQLite admits one writer; its busy handler sleeps 1-25 ms per retry. Queue
         # this process's writers on a lock instead (other processes still use it).
@@ -368,8 +370,11 @@ class Store:
         params = {"p_id": job_id, "p_project": project_id, "p_cluster": cluster_id,
                   "p_now": now_ms(), "p_by": by}
         with self._write() as conn:
-            row = (conn.execute(sql.KILL_BEFORE_LAUNCH, params).first()
-                   or conn.execute(sql.REQUEST_KILL, params).first())
+            row = conn.execute(sql.KILL_BEFORE_LAUNCH, params).first()
+            if row is None:
+                row = conn.execute(sql.REQUEST_KILL, params).first()
+                if row is not None:
+                    self._tell_owner(conn, row)
         if row is not None:
             return _job(row)
         return self.job(job_id, project_id=project_id, cluster_id=cluster_id)
@@ -397,16 +402,26 @@ class Store:
                 params = {"p_id": job_id, "p_project": project_id, "p_cluster": cluster_id,
                           "p_now": now, "p_by": by}
                 if conn.execute(sql.KILL_BEFORE_LAUNCH, params).first() is None:
-                    conn.execute(sql.REQUEST_KILL, params)
+                    row = conn.execute(sql.REQUEST_KILL, params).first()
+                    if row is not None:
+                        self._tell_owner(conn, row)
             conn.execute(delete(jobs).where(*scope, jobs.c.state.in_(sorted(TERMINAL))))
 
-    def claim(self, cluster_id: str, limit: int, owner: str) -> list[Job]:
-        """Take up to ``limit`` queued jobs of a cluster, oldest first, for ``owner``."""
+    def _tell_owner(self, conn: Connection, row: Row[Any]) -> None:
+        """On PostgreSQL, wake the job's owner, which may be another instance (the
+        notice goes out at commit; owners also poll, so a lost notice only delays)."""
+        if self.is_postgres and row.owner is not None:
+            conn.execute(sql.NOTIFY_KILL, {"p_payload": f"{row.owner} {row.id}"})
+
+    def claim(self, cluster_id: str, limit: int, owner: str, run_root: str = "") -> list[Job]:
+        """Take up to ``limit`` queued jobs of a cluster, oldest first, for ``owner``
+        (whose run directories are under ``run_root``). Instances sharing a PostgreSQL
+        database skip each other's locked rows instead of waiting for them."""
         if limit <= 0:
             return []
         with self._write() as conn:
             rows = conn.execute(sql.CLAIM, {"p_cluster": cluster_id, "p_limit": limit,
-                                            "p_owner": owner}).all()
+                                            "p_owner": owner, "p_root": run_root}).all()
         return sorted((_job(r) for r in rows), key=lambda j: j.submitted_ms)
 
     def release(self, job_id: str) -> Job | None:

@@ -88,6 +88,9 @@ jobs = Table(
     Column("kill_attempts", Integer, nullable=False, default=0),
     Column("delete_requested", Boolean, nullable=False, default=False),
     Column("owner", String(64)),
+    # The owner's runs directory when it claimed the job: an adopting instance finds
+    # the job's records there.
+    Column("run_root", Text),
     Column("launcher_id", String(64)),
     Column("app_id", String(128)),
     Column("exit_code", Integer),
@@ -96,4 +99,17 @@ jobs = Table(
     Column("submission", Text),
     Index("ix_jobs_list", "project_id", "cluster_id", "submitted_ms"),
     Index("ix_jobs_queue", "cluster_id", "state", "seq"),
+    Index("ix_jobs_owner", "owner", "state"),
+)
+
+# The service instances sharing this database, and when each was last seen alive.
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("runs_dir", Text, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("heartbeat_ms", BigInteger, nullable=False),
 )
