@@ -1,0 +1,88 @@
+"""Two ``mrsjobs serve`` instances on one PostgreSQL database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mrsjobs.store import Store
+from tests.conftest import Server, processes_with, wait_for
+from tests.databases import postgres_database
+from tests.e2e.test_recovery import crash, launches, restartable, spark
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pair(server_factory: Callable[..., Server]) -> Iterator[tuple[Server, Server, Store]]:
+    with postgres_database() as url:
+        shared = {"database_url": url, "instance_timeout_s": "1", "max_running": "20"}
+        first = restartable(server_factory, **shared)
+        second = restartable(server_factory, **shared)
+        store = Store(url)
+        yield first, second, store
+        store.close()
+        first.stop()
+        second.stop()
+
+
+def instance_of(server: Server) -> str:
+    return (server.data_dir / "instance-id").read_text().strip()
+
+
+def test_jobs_submitted_to_either_instance_run_exactly_once(
+        pair: tuple[Server, Server, Store], tmp_path: Path) -> None:
+    first, second, store = pair
+    record = tmp_path / "launches"
+    with first.client() as a, second.client() as b:
+        ids = [server.submit(client, spark(f"j{i}", f"launches={record}", f"tag={i}"))
+               for i in range(60)
+               for server, client in [((first, a), (second, b))[i % 2]]]
+        jobs = [first.wait_state(a, job_id, "FINISHED", timeout=60) for job_id in ids]
+    assert {j["job_result"] for j in jobs} == {"SUCCEEDED"}
+    assert launches(record) == {f"tag={i}": 1 for i in range(60)}
+    owners = {store.job(i).owner for i in ids}
+    assert owners <= {instance_of(first), instance_of(second)}
+
+
+def test_a_kill_sent_to_the_other_instance_reaches_the_owner(
+        pair: tuple[Server, Server, Store]) -> None:
+    first, second, store = pair
+    by_id = {instance_of(first): first, instance_of(second): second}
+    with first.client() as a:
+        job_id = first.submit(a, spark("long", "sleep=300"))
+        first.wait_state(a, job_id, "RUNNING")
+    owner = wait_for(lambda: store.job(job_id).started_ms and store.job(job_id).owner,
+                     message="the job to start")
+    other = next(s for i, s in by_id.items() if i != owner)
+    with other.client() as c:
+        assert c.post(f"{other.jobs_path}/{job_id}/kill").status_code == 202
+        job = other.wait_state(c, job_id, "KILLED", timeout=10)
+    assert job["job_result"] == "KILLED"
+    run_root = store.job(job_id).run_root
+    assert run_root is not None
+    assert processes_with(str(Path(run_root) / job_id)) == []
+
+
+def test_the_jobs_of_a_dead_instance_are_adopted(pair: tuple[Server, Server, Store]) -> None:
+    first, second, store = pair
+    with first.client() as a:
+        ends = first.submit(a, spark("ends", "sleep=3", "exit=5"))
+        long = first.submit(a, spark("long", "sleep=300"))
+        for job_id in (ends, long):
+            first.wait_state(a, job_id, "RUNNING")
+    # Whichever instance claimed the long job dies; the other takes over all it ran.
+    victim, survivor = ((first, second) if store.job(long).owner == instance_of(first)
+                        else (second, first))
+    crash(victim)
+    wait_for(lambda: {store.job(j).owner for j in (ends, long)} == {instance_of(survivor)},
+             timeout=15, message="the survivor to adopt the jobs")
+    with survivor.client() as c:
+        finished = survivor.wait_state(c, ends, "FINISHED", timeout=15)
+        assert c.post(f"{survivor.jobs_path}/{long}/kill").status_code == 202
+        killed = survivor.wait_state(c, long, "KILLED", timeout=15)
+    assert finished["job_result"] == "FAILED" and store.job(ends).exit_code == 5
+    assert killed["job_result"] == "KILLED"
+    assert processes_with(str(victim.data_dir / "runs")) == []
