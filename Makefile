@@ -36,6 +36,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/kill.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/instances.py
 
 clean:
 	rm -rf $(VENV) var
