@@ -95,12 +95,12 @@ class Registry:
     def register(self) -> None:
         """Announce this instance (again, after a restart: the same id owns the same jobs)."""
         stmt = _REGISTER["postgresql" if self.store.is_postgres else "sqlite"]
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             conn.execute(stmt, {"p_id": self.me, "p_host": self.host, "p_pid": self.pid,
                                 "p_runs": self.runs_dir, "p_now": now_ms()})
 
     def heartbeat(self) -> None:
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             if conn.execute(_BEAT, {"p_id": self.me, "p_now": now_ms()}).rowcount == 0:
                 conn.rollback()
                 self.register()  # someone gave us up for dead and forgot us: come back
@@ -115,7 +115,7 @@ class Registry:
     def adopt(self, dead: Instance, timeout_ms: int) -> list[Job]:
         """Make the running jobs of a silent instance on this host ours."""
         params = {"p_dead": dead.id, "p_me": self.me, "p_cutoff": now_ms() - timeout_ms}
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             adopted = [_job(r) for r in conn.execute(_ADOPT, params)]
             conn.execute(_FORGET, params)
         return adopted
@@ -128,7 +128,7 @@ class Registry:
         diag = (f"lost: service instance {dead.id} on host {dead.host} stopped "
                 f"heartbeating and no instance on that host took its jobs over")
         params = {"p_dead": dead.id, "p_now": now_ms(), "p_diag": diag, "p_cutoff": cutoff}
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             lost = list(conn.execute(_LOSE, params).scalars())
             conn.execute(_FORGET, params)
         return lost

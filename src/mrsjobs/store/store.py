@@ -166,6 +166,10 @@ class Store:
         with self._write_lock, self.engine.begin() as conn:
             yield conn
 
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction, queued behind this process's other writers on SQLite."""
+        return self._write()
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic, on this store's engine)."""
         config = Config()
