@@ -73,7 +73,8 @@ def processes_with(marker: str) -> list[int]:
 
 @dataclass
 class Server:
-    """A running ``mrsjobs serve`` with a token for its default project."""
+    """A running ``mrsjobs serve`` with a token and an access key (AK/SK) of user
+    alice in its default project."""
 
     data_dir: Path
     port: int
@@ -82,6 +83,8 @@ class Server:
     project_id: str = ""
     cluster_id: str = ""
     token: str = ""
+    access_key: str = ""
+    secret_key: str = ""
     log: Path = field(default_factory=Path)
 
     @property
@@ -101,6 +104,10 @@ class Server:
         if not self.token:
             self.token = self.cli("token", "create", "--project", self.project_id,
                                   "--user", "alice")
+        if not self.access_key:
+            key = json.loads(self.cli("access-key", "create", "--project", self.project_id,
+                                      "--user", "alice", "--json"))
+            self.access_key, self.secret_key = key["access_key"], key["secret_key"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mrsjobs.cli", "serve", "--data-dir",
@@ -156,22 +163,19 @@ def assert_error(resp: httpx.Response, status: int, code: str, *words: str) -> N
     assert resp.headers["x-request-id"]
 
 
-def sdk_client(client_class: Any, server: Server) -> Any:
-    """A real ``huaweicloudsdkmrs`` client (v1 or v2) pointed at ``server``; the token
-    rides along on every request, as a gateway-authenticated caller's would."""
+def sdk_client(client_class: Any, server: Server, access_key: str | None = None,
+               secret_key: str | None = None, project_id: str | None = None) -> Any:
+    """A real ``huaweicloudsdkmrs`` client (v1 or v2) pointed at ``server``, signing
+    every request with an access key (the server's own unless given)."""
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkcore.http.http_handler import HttpHandler
 
-    token = server.token
-
-    def add_token(**kwargs: Any) -> None:
-        kwargs["request"].header_params["X-Auth-Token"] = token
-
+    credentials = BasicCredentials(access_key or server.access_key,
+                                   secret_key or server.secret_key,
+                                   project_id or server.project_id)
     return (
         client_class.new_builder()
-        .with_credentials(BasicCredentials("unused-ak", "unused-sk", server.project_id))
+        .with_credentials(credentials)
         .with_endpoints([server.endpoint])
-        .with_http_handler(HttpHandler().add_request_handler(add_token))
         .build()
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     # catalog (tests and benchmarks that stand a trivial program in for spark-sql).
     hive_metastore: bool = True
 
+    # Identity: token lifetime, the accepted X-Sdk-Date skew each way, and the key
+    # that encrypts secret keys at rest (default: a key file in the data directory).
+    token_ttl_s: float = 86400
+    signature_window_s: float = 900
+    secret_key: SecretStr | None = None
+
     kill_grace_s: float = 5.0
     kill_attempts: int = 3
     kill_confirm_s: float = 10.0
@@ -68,6 +75,10 @@ class Settings(BaseSettings):
     @property
     def spark_sql_cmd(self) -> str:
         return self.spark_sql or str(self.spark_dir / "bin" / "spark-sql")
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"
 
     @property
     def runs_dir(self) -> Path:

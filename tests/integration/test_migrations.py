@@ -22,7 +22,7 @@ def test_upgrade_head_matches_the_models(tmp_path: Path) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     assert diff == []
-    assert version == "0001"
+    assert version == "0002"
     store.close()
 
 
@@ -36,6 +36,7 @@ def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
         command.downgrade(config, "base")
     assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.migrate()
-    assert {"projects", "clusters", "tokens", "jobs"} <= set(
+    assert {"projects", "clusters", "tokens", "jobs", "users", "access_keys",
+            "audit_events"} <= set(
         inspect(store.engine).get_table_names())
     store.close()

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
+from ..access import Identity
 from ..domain import (
     TERMINAL,
     Component,
@@ -57,12 +58,6 @@ class Cluster:
     project_id: str
     name: str
     components: frozenset[Component]
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    project_id: str
-    user: str
 
 
 @dataclass(frozen=True, slots=True)
