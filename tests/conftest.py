@@ -186,32 +186,65 @@ def kill_leftovers(marker: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def new_server(tmp_path: Path, index: int = 0, **settings: str) -> Server:
+    """A server (not started yet) on a fresh data directory under ``tmp_path``."""
+    env = dict(os.environ)
+    env.update({f"MRSJOBS_{k.upper()}": v for k, v in settings.items()})
+    return Server(data_dir=tmp_path / f"data{index}", port=free_port(), env=env,
+                  log=tmp_path / f"server{index}.log")
+
+
+def stop_server(server: Server) -> None:
+    server.stop()
+    kill_leftovers(str(server.data_dir))
+
+
+#: Settings of a server whose Spark tools are a trivial script.
+FAST = {"spark_submit": str(FAKE_TOOL), "spark_sql": str(FAKE_TOOL),
+        "hive_metastore": "false", "kill_grace_s": "2"}
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start servers on fresh data directories; everything they started is cleaned up."""
     servers: list[Server] = []
 
     def make(**settings: str) -> Server:
-        data_dir = tmp_path / f"data{len(servers)}"
-        env = dict(os.environ)
-        env.update({f"MRSJOBS_{k.upper()}": v for k, v in settings.items()})
-        server = Server(data_dir=data_dir, port=free_port(), env=env,
-                        log=tmp_path / f"server{len(servers)}.log")
+        server = new_server(tmp_path, len(servers), **settings)
         servers.append(server)
         server.start()
         return server
 
     yield make
     for server in servers:
-        server.stop()
-        kill_leftovers(str(server.data_dir))
+        stop_server(server)
 
 
 @pytest.fixture
 def fast_server(server_factory: Callable[..., Server]) -> Server:
     """A server whose Spark tools are a trivial script, to test the service alone."""
-    return server_factory(spark_submit=str(FAKE_TOOL), spark_sql=str(FAKE_TOOL),
-                          hive_metastore="false", kill_grace_s="2")
+    return server_factory(**FAST)
+
+
+def sdk_signed(server: Server, method: str, path: str, *,
+               query: list[tuple[str, Any]] | None = None, body: bytes | None = None,
+               access_key: str | None = None, secret_key: str | None = None,
+               project_id: str | None = None, date: str | None = None
+               ) -> tuple[str, dict[str, str]]:
+    """The URL and headers huaweicloudsdkcore's own signer makes for a request (with an
+    ``X-Sdk-Date`` of ``date`` if given), to send with any HTTP client."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.sdk_request import SdkRequest
+
+    headers = {"Content-Type": "application/json"}
+    if date is not None:
+        headers["X-Sdk-Date"] = date
+    req = SdkRequest(method=method, schema="http", host=f"127.0.0.1:{server.port}",
+                     resource_path=path, query_params=list(query or []),
+                     header_params=headers, body=body)
+    BasicCredentials(access_key or server.access_key, secret_key or server.secret_key,
+                     project_id or server.project_id).sign_request(req)
+    return server.endpoint + req.uri, dict(req.header_params)
 
 
 # -- real Spark and Hadoop --------------------------------------------------------------
