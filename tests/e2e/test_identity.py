@@ -127,6 +127,11 @@ def test_password_login_failures(fast_server: Server) -> None:
     resp = httpx.post(server.endpoint + "/v3/auth/tokens", json=by_id)
     assert "no role on the project" in resp.json()["error_msg"]
     assert "does not exist" in login(server, "bob", id="nosuchproject").json()["error_msg"]
+    elsewhere = login(server, "bob")
+    body = json.loads(elsewhere.request.content)
+    body["auth"]["identity"]["password"]["user"]["domain"] = {"id": "other"}
+    resp = httpx.post(server.endpoint + "/v3/auth/tokens", json=body)
+    assert resp.status_code == 401 and "unknown domain" in resp.json()["error_msg"]
     # alice only ever got tokens from the CLI: she has no password.
     assert login(server, "alice", "").status_code in (400, 401)
     assert login(server, "alice", "x").status_code == 401

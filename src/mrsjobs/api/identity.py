@@ -68,8 +68,8 @@ class AuthRequest(BaseModel):
 
 
 def _check_domain(domain: _Domain | None) -> None:
-    if domain is not None and (domain.id or DOMAIN["id"]) != DOMAIN["id"] \
-            and (domain.name or DOMAIN["name"]) != DOMAIN["name"]:
+    if domain is not None and (domain.id not in (None, DOMAIN["id"])
+                               or domain.name not in (None, DOMAIN["name"])):
         raise AuthenticationFailed("Invalid authentication: unknown domain (only 'Default').")
 
 
