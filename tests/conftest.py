@@ -75,7 +75,8 @@ def processes_with(marker: str) -> list[int]:
 
 @dataclass
 class Server:
-    """A running ``mrsjobs serve`` with a token for its default project."""
+    """A running ``mrsjobs serve`` with a token and an access key (AK/SK) of user
+    alice in its default project."""
 
     data_dir: Path
     port: int
@@ -84,6 +85,8 @@ class Server:
     project_id: str = ""
     cluster_id: str = ""
     token: str = ""
+    access_key: str = ""
+    secret_key: str = ""
     log: Path = field(default_factory=Path)
 
     @property
@@ -103,6 +106,10 @@ class Server:
         if not self.token:
             self.token = self.cli("token", "create", "--project", self.project_id,
                                   "--user", "alice")
+        if not self.access_key:
+            key = json.loads(self.cli("access-key", "create", "--project", self.project_id,
+                                      "--user", "alice", "--json"))
+            self.access_key, self.secret_key = key["access_key"], key["secret_key"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mrsjobs.cli", "serve", "--data-dir",
@@ -158,22 +165,19 @@ def assert_error(resp: httpx.Response, status: int, code: str, *words: str) -> N
     assert resp.headers["x-request-id"]
 
 
-def sdk_client(client_class: Any, server: Server) -> Any:
-    """A real ``huaweicloudsdkmrs`` client (v1 or v2) pointed at ``server``; the token
-    rides along on every request, as a gateway-authenticated caller's would."""
+def sdk_client(client_class: Any, server: Server, access_key: str | None = None,
+               secret_key: str | None = None, project_id: str | None = None) -> Any:
+    """A real ``huaweicloudsdkmrs`` client (v1 or v2) pointed at ``server``, signing
+    every request with an access key (the server's own unless given)."""
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkcore.http.http_handler import HttpHandler
 
-    token = server.token
-
-    def add_token(**kwargs: Any) -> None:
-        kwargs["request"].header_params["X-Auth-Token"] = token
-
+    credentials = BasicCredentials(access_key or server.access_key,
+                                   secret_key or server.secret_key,
+                                   project_id or server.project_id)
     return (
         client_class.new_builder()
-        .with_credentials(BasicCredentials("unused-ak", "unused-sk", server.project_id))
+        .with_credentials(credentials)
         .with_endpoints([server.endpoint])
-        .with_http_handler(HttpHandler().add_request_handler(add_token))
         .build()
     )
 
@@ -184,32 +188,65 @@ def kill_leftovers(marker: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def new_server(tmp_path: Path, index: int = 0, **settings: str) -> Server:
+    """A server (not started yet) on a fresh data directory under ``tmp_path``."""
+    env = dict(os.environ)
+    env.update({f"MRSJOBS_{k.upper()}": v for k, v in settings.items()})
+    return Server(data_dir=tmp_path / f"data{index}", port=free_port(), env=env,
+                  log=tmp_path / f"server{index}.log")
+
+
+def stop_server(server: Server) -> None:
+    server.stop()
+    kill_leftovers(str(server.data_dir))
+
+
+#: Settings of a server whose Spark tools are a trivial script.
+FAST = {"spark_submit": str(FAKE_TOOL), "spark_sql": str(FAKE_TOOL),
+        "hive_metastore": "false", "kill_grace_s": "2"}
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start servers on fresh data directories; everything they started is cleaned up."""
     servers: list[Server] = []
 
     def make(**settings: str) -> Server:
-        data_dir = tmp_path / f"data{len(servers)}"
-        env = dict(os.environ)
-        env.update({f"MRSJOBS_{k.upper()}": v for k, v in settings.items()})
-        server = Server(data_dir=data_dir, port=free_port(), env=env,
-                        log=tmp_path / f"server{len(servers)}.log")
+        server = new_server(tmp_path, len(servers), **settings)
         servers.append(server)
         server.start()
         return server
 
     yield make
     for server in servers:
-        server.stop()
-        kill_leftovers(str(server.data_dir))
+        stop_server(server)
 
 
 @pytest.fixture
 def fast_server(server_factory: Callable[..., Server]) -> Server:
     """A server whose Spark tools are a trivial script, to test the service alone."""
-    return server_factory(spark_submit=str(FAKE_TOOL), spark_sql=str(FAKE_TOOL),
-                          hive_metastore="false", kill_grace_s="2")
+    return server_factory(**FAST)
+
+
+def sdk_signed(server: Server, method: str, path: str, *,
+               query: list[tuple[str, Any]] | None = None, body: bytes | None = None,
+               access_key: str | None = None, secret_key: str | None = None,
+               project_id: str | None = None, date: str | None = None
+               ) -> tuple[str, dict[str, str]]:
+    """The URL and headers huaweicloudsdkcore's own signer makes for a request (with an
+    ``X-Sdk-Date`` of ``date`` if given), to send with any HTTP client."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.sdk_request import SdkRequest
+
+    headers = {"Content-Type": "application/json"}
+    if date is not None:
+        headers["X-Sdk-Date"] = date
+    req = SdkRequest(method=method, schema="http", host=f"127.0.0.1:{server.port}",
+                     resource_path=path, query_params=list(query or []),
+                     header_params=headers, body=body)
+    BasicCredentials(access_key or server.access_key, secret_key or server.secret_key,
+                     project_id or server.project_id).sign_request(req)
+    return server.endpoint + req.uri, dict(req.header_params)
 
 
 @pytest.fixture(params=[

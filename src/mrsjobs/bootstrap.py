@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from .accounts import Accounts
+from .crypto import SecretBox, load_server_key
 from .domain import Component
 from .settings import Settings
 from .store import Store
+from .store.identity import IdentityStore
 
 DEFAULT_COMPONENTS = (Component.HADOOP, Component.SPARK, Component.HIVE)
 
@@ -24,6 +27,15 @@ def open_store(settings: Settings) -> Store:
     store = Store(settings.db_url)
     store.migrate()
     return store
+
+
+def open_accounts(settings: Settings, store: Store) -> Accounts:
+    given = settings.secret_key.get_secret_value() if settings.secret_key else None
+    box = SecretBox(load_server_key(settings.secret_key_file, given))
+    # One writer queue for the whole database (see Store._write).
+    identities = IdentityStore(store.engine, store._write)
+    return Accounts(identities, box, token_ttl_s=settings.token_ttl_s,
+                    sign_window_s=settings.signature_window_s)
 
 
 def ensure_defaults(store: Store) -> Defaults:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from .admin_cli import add_commands
 from .bootstrap import ensure_defaults, open_store
-from .service import JobService
 from .settings import Settings
 
 err = Console(stderr=True)
@@ -59,32 +58,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
               highlight=False, soft_wrap=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=args.log_level, access_log=False)
-    return 0
-
-
-def _user(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r}: use 1-64 letters, digits, '_', '-' or '.'")
-    return value
-
-
-def _project(value: str) -> str:
-    # It appears in every path: /v2/{project_id}/...
-    if not re.fullmatch(r"[A-Za-z0-9]{1,64}", value):
-        raise argparse.ArgumentTypeError(f"{value!r}: use 1-64 letters and digits")
-    return value
-
-
-def cmd_token_create(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    store = open_store(settings)
-    ensure_defaults(store)
-    if store.ensure_project(args.project, args.project):
-        err.print(f"created project {args.project}")
-    token = JobService(store, frozenset()).issue_token(args.project, args.user)
-    store.close()
-    print(token)
     return 0
 
 
@@ -183,13 +156,7 @@ def parser() -> argparse.ArgumentParser:
     _data_dir(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("token", help="manage API tokens")
-    tsub = p.add_subparsers(dest="action", required=True)
-    t = tsub.add_parser("create", help="issue a token and print it on stdout")
-    t.add_argument("--project", required=True, type=_project)
-    t.add_argument("--user", required=True, type=_user)
-    _data_dir(t)
-    t.set_defaults(func=cmd_token_create)
+    add_commands(sub)
 
     p = sub.add_parser("info", help="the default project and cluster ids")
     p.add_argument("--json", action="store_true")

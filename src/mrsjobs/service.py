@@ -1,21 +1,16 @@
-"""The use cases: submit, list, show, kill, delete; tokens. No HTTP and no SQL here."""
+"""The job use cases: submit, list, show, kill, delete, each checked against the
+caller's project and role. No HTTP and no SQL here."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
+from .access import Action, Identity
 from .compat import V11_STATE_MEANS, V11State
 from .domain import COMPONENT_OF, Component, Job, JobResult, JobState, JobType
-from .errors import (
-    AccessDenied,
-    AuthenticationFailed,
-    InvalidParameter,
-    JobTypeNotSupported,
-)
-from .store import Cluster, Identity, JobQuery, Store
+from .errors import AccessDenied, InvalidParameter, JobTypeNotSupported
+from .store import Cluster, JobQuery, Store
 from .validation import BatchDeleteRequest, parse_model, submit_spec, submit_v11_spec
 
 #: What the job types need when a cluster lacks their component.
@@ -30,11 +25,6 @@ E = TypeVar("E", JobType, JobState, JobResult)
 
 DEFAULT_QUEUE = "default"
 MAX_PAGE_SIZE = 1000
-
-
-def hash_token(token: str) -> str:
-    # Tokens are 256 random bits, so a fast hash is as good as a slow one here.
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Notifier(Protocol):
@@ -54,37 +44,40 @@ class NoNotifier:
         pass
 
 
+class AuditLog(Protocol):
+    """Where job changes are recorded, right after they are made."""
+
+    def record(self, who: Identity, action: Action, job_ids: Iterable[str]) -> None: ...
+
+
+class NoAuditLog:
+    def record(self, who: Identity, action: Action, job_ids: Iterable[str]) -> None:
+        pass
+
+
 class JobService:
     def __init__(self, store: Store, runnable: frozenset[JobType],
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, audit: AuditLog | None = None) -> None:
         self.store = store
         self.runnable = runnable
         self.notifier = notifier or NoNotifier()
+        self.audit = audit or NoAuditLog()
         # Clusters are never deleted or moved, so a cluster once found stays valid.
         self._clusters: dict[tuple[str, str], Cluster] = {}
 
-    # -- identity -------------------------------------------------------------------
+    # -- access ---------------------------------------------------------------------
 
-    def issue_token(self, project_id: str, user: str) -> str:
-        token = secrets.token_urlsafe(32)
-        self.store.add_token(hash_token(token), project_id, user)
-        return token
-
-    def authenticate(self, token: str | None) -> Identity:
-        if not token:
-            raise AuthenticationFailed("Invalid authentication: X-Auth-Token is missing.")
-        identity = self.store.identity(hash_token(token))
-        if identity is None:
-            raise AuthenticationFailed("Invalid authentication: the token is not valid.")
-        return identity
-
-    def _project(self, who: Identity, project_id: str) -> None:
+    def _project(self, who: Identity, project_id: str, *, change: bool = False) -> None:
         if who.project_id != project_id:
-            raise AccessDenied(f"No access rights: the token is not scoped to project "
-                               f"{project_id}.")
+            raise AccessDenied(f"No access rights: the credentials are not scoped to "
+                               f"project {project_id}.")
+        if change and not who.role.may_change_jobs:
+            raise AccessDenied(f"No access rights: the {who.role.value} role may only list "
+                               f"and show jobs.")
 
-    def _cluster(self, who: Identity, project_id: str, cluster_id: str) -> Cluster:
-        self._project(who, project_id)
+    def _cluster(self, who: Identity, project_id: str, cluster_id: str, *,
+                 change: bool = False) -> Cluster:
+        self._project(who, project_id, change=change)
         key = (project_id, cluster_id)
         cluster = self._clusters.get(key)
         if cluster is None:
@@ -94,10 +87,11 @@ class JobService:
     # -- jobs -----------------------------------------------------------------------
 
     def submit(self, who: Identity, project_id: str, cluster_id: str, body: Any) -> Job:
-        cluster = self._cluster(who, project_id, cluster_id)
+        cluster = self._cluster(who, project_id, cluster_id, change=True)
         spec = submit_spec(body)
         self._check_runnable(cluster, spec.type)
         job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE)
+        self.audit.record(who, Action.SUBMIT, [job.id])
         self.notifier.submitted(cluster.id)
         return job
 
@@ -120,20 +114,23 @@ class JobService:
         self._cluster(who, project_id, cluster_id)
         return self.store.list_jobs(list_query(project_id, cluster_id, params))
 
-    def kill(self, who: Identity, project_id: str, cluster_id: str, job_id: str) -> Job:
+    def kill(self, who: Identity, project_id: str, cluster_id: str, job_id: str,
+             action: Action = Action.KILL) -> Job:
         """Durable the moment it returns; finished jobs are left as they are."""
-        self._cluster(who, project_id, cluster_id)
+        self._cluster(who, project_id, cluster_id, change=True)
         job = self.store.request_kill(job_id, who.user, project_id=project_id,
                                       cluster_id=cluster_id)
+        self.audit.record(who, action, [job.id])
         if job.state is JobState.RUNNING:
             self.notifier.kill_requested(job.id)
         return job
 
     def batch_delete(self, who: Identity, project_id: str, cluster_id: str, body: Any) -> None:
-        self._cluster(who, project_id, cluster_id)
+        self._cluster(who, project_id, cluster_id, change=True)
         req = parse_model(BatchDeleteRequest, body)
         self.store.request_delete(req.job_id_list, who.user, project_id=project_id,
                                   cluster_id=cluster_id)
+        self.audit.record(who, Action.DELETE, sorted(set(req.job_id_list)))
         for job_id in req.job_id_list:
             self.notifier.kill_requested(job_id)
 
@@ -141,11 +138,12 @@ class JobService:
     # -- the v1.1 APIs: jobs addressed by project and id ------------------------------
 
     def submit_v11(self, who: Identity, project_id: str, body: Any) -> Job:
-        self._project(who, project_id)
+        self._project(who, project_id, change=True)
         cluster_id, spec = submit_v11_spec(body)
-        cluster = self._cluster(who, project_id, cluster_id)
+        cluster = self._cluster(who, project_id, cluster_id, change=True)
         self._check_runnable(cluster, spec.type)
         job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE)
+        self.audit.record(who, Action.SUBMIT, [job.id])
         self.notifier.submitted(cluster.id)
         return job
 
@@ -169,17 +167,18 @@ class JobService:
             limit=_int(params, "page_size", 10, 1, 100),
             page=_int(params, "current_page", 1, 1, 2**31)))
 
-    def job_in_project(self, who: Identity, project_id: str, job_id: str) -> Job:
-        self._project(who, project_id)
+    def job_in_project(self, who: Identity, project_id: str, job_id: str, *,
+                       change: bool = False) -> Job:
+        self._project(who, project_id, change=change)
         return self.store.job(job_id, project_id=project_id)
 
     def cancel(self, who: Identity, project_id: str, job_id: str) -> Job:
         """The Sahara cancel: the v2 kill of a job addressed by project and id."""
-        job = self.job_in_project(who, project_id, job_id)
-        return self.kill(who, project_id, job.cluster_id, job_id)
+        job = self.job_in_project(who, project_id, job_id, change=True)
+        return self.kill(who, project_id, job.cluster_id, job_id, Action.CANCEL)
 
     def delete(self, who: Identity, project_id: str, job_id: str) -> None:
-        job = self.job_in_project(who, project_id, job_id)
+        job = self.job_in_project(who, project_id, job_id, change=True)
         self.batch_delete(who, project_id, job.cluster_id, {"job_id_list": [job_id]})
 
     def page_sahara(self, who: Identity, project_id: str, params: Mapping[str, str]

@@ -6,6 +6,7 @@ import socket
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +55,12 @@ class Settings(BaseSettings):
     instance_timeout_s: float = 15.0
     lost_timeout_s: float = 300.0
 
+    # Identity: token lifetime, the accepted X-Sdk-Date skew each way, and the key
+    # that encrypts secret keys at rest (default: a key file in the data directory).
+    token_ttl_s: float = 86400
+    signature_window_s: float = 900
+    secret_key: SecretStr | None = None
+
     kill_grace_s: float = 5.0
     kill_attempts: int = 3
     kill_confirm_s: float = 10.0
@@ -77,6 +84,10 @@ class Settings(BaseSettings):
     @property
     def spark_sql_cmd(self) -> str:
         return self.spark_sql or str(self.spark_dir / "bin" / "spark-sql")
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"
 
     @property
     def runs_dir(self) -> Path:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from mrsjobs.access import Role
 from mrsjobs.store import Store
+from mrsjobs.store.identity import IdentityStore
 from mrsjobs.store.tables import metadata
 
 
@@ -34,6 +38,27 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
         command.downgrade(config, "base")
     assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.migrate()
-    assert {"projects", "clusters", "tokens", "jobs", "instances"} <= set(
-        inspect(store.engine).get_table_names())
+    assert {"projects", "clusters", "tokens", "jobs", "instances", "users", "access_keys",
+            "audit_events"} <= set(inspect(store.engine).get_table_names())
+    store.close()
+
+
+def test_tokens_from_before_identity_keep_working(tmp_path: Path) -> None:
+    """A token issued at 0001 acts, after the upgrade, as a member's that never expires."""
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}")
+    config = Config()
+    config.set_main_option("script_location", "mrsjobs.store:migrations")
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.exec_driver_sql("INSERT INTO projects VALUES ('p1', 'p1', 1)")
+        conn.exec_driver_sql("INSERT INTO tokens VALUES ('h1', 'p1', 'alice', 1)")
+    store.migrate()
+    with store.engine.begin() as conn:
+        cols = conn.exec_driver_sql("SELECT token_hash, user_id, expires_ms FROM tokens").all()
+    assert cols == [("h1", None, None)]
+    record = IdentityStore(store.engine, store.engine.begin).token("h1")
+    assert record is not None
+    assert (record.project_id, record.user_name, record.role, record.expires_ms) == (
+        "p1", "alice", Role.MEMBER, None)
     store.close()

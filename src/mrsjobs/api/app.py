@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from ..bootstrap import ensure_defaults, instance_id, open_store
+from ..bootstrap import ensure_defaults, instance_id, open_accounts, open_store
 from ..domain import JobState
 from ..engines.process import ProcessEngine
 from ..launchers import RUNNABLE, LocalCluster
@@ -17,7 +17,9 @@ from ..settings import Settings
 from ..store.notify import KillListener
 from ..supervisor import Supervisor, SupervisorConfig
 from . import errors
+from .auth import keep_signed_body
 from .deps import ClusterId, JobId, JsonBody, ProjectId, service, who
+from .identity import identity
 from .v11 import v11
 from .views import job_v2
 
@@ -88,7 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
                 lost_timeout_s=settings.lost_timeout_s,
             ),
         )
-        app.state.service = JobService(store, RUNNABLE, supervisor)
+        accounts = open_accounts(settings, store)
+        app.state.accounts = accounts
+        app.state.service = JobService(store, RUNNABLE, supervisor, audit=accounts.store)
         supervisor.start()
         listener = (KillListener(store.url, supervisor.config.owner, supervisor.kill_requested)
                     if store.is_postgres else None)
@@ -108,6 +112,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url=None, docs_url=None,
                   redoc_url=None)
     errors.install(app)
-    app.include_router(v2)
-    app.include_router(v11)
+    # Job routes check AK/SK signatures over the body, which they read ahead.
+    signed = [Depends(keep_signed_body)]
+    app.include_router(v2, dependencies=signed)
+    app.include_router(v11, dependencies=signed)
+    app.include_router(identity)
     return app

@@ -9,7 +9,9 @@ from fastapi import Depends, Path, Request
 
 from ..errors import InvalidParameter
 from ..service import JobService
-from ..store import Identity
+from .auth import who
+
+__all__ = ["ClusterId", "JobId", "JsonBody", "ProjectId", "service", "who"]
 
 ProjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
 ClusterId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -19,10 +21,6 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-
 def service(request: Request) -> JobService:
     svc: JobService = request.app.state.service
     return svc
-
-
-def who(request: Request) -> Identity:
-    return service(request).authenticate(request.headers.get("x-auth-token"))
 
 
 async def _json_body(request: Request) -> Any:

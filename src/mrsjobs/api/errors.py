@@ -32,6 +32,17 @@ def sahara_response(exc: MrsError) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def keystone_response(exc: MrsError) -> JSONResponse:
+    """Keystone's envelope (keystoneauth1 reads ``error.message``), with MRS's keys too."""
+    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+              500: "Internal Server Error"}
+    title = titles.get(exc.status, "Bad Request")
+    body = {"error": {"code": exc.status, "title": title, "message": exc.message},
+            "error_code": exc.code, "error_msg": exc.message}
+    headers = {"WWW-Authenticate": "Keystone uri=\"/v3\""} if exc.status == 401 else None
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
 def error_response(exc: MrsError) -> JSONResponse:
     body = {"error_code": exc.code, "error_msg": exc.message}
     if isinstance(exc, ClusterNotFound):
@@ -43,6 +54,8 @@ def error_response(exc: MrsError) -> JSONResponse:
 def _respond(request: Request, exc: MrsError) -> JSONResponse:
     if SAHARA_PATH.match(request.url.path):
         return sahara_response(exc)
+    if request.url.path.startswith("/v3"):
+        return keystone_response(exc)
     return error_response(exc)
 
 
@@ -86,6 +99,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex.encode()
+        # For the audit log: routes read it as request.state.request_id.
+        scope.setdefault("state", {})["request_id"] = request_id.decode()
         started = False
 
         async def send_with_id(message: Message) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .store import Cluster, Identity, JobQuery, Store, now_ms
+from ..access import Identity
+from .store import Cluster, JobQuery, Store, now_ms
 
 __all__ = ["Cluster", "Identity", "JobQuery", "Store", "now_ms"]

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
 from ..domain import PRE_LAUNCH, TERMINAL, TRANSITIONS, JobResult, JobState
-from .tables import jobs, tokens
+from .tables import jobs
 
 
 def may_become(target: JobState, *, only_from: Iterable[JobState] | None = None) -> Any:
@@ -27,9 +27,6 @@ def may_become(target: JobState, *, only_from: Iterable[JobState] | None = None)
 _id = jobs.c.id == bindparam("p_id")
 _scope = (_id, jobs.c.project_id == bindparam("p_project"),
           jobs.c.cluster_id == bindparam("p_cluster"))
-
-IDENTITY = select(tokens.c.project_id, tokens.c.user_name).where(
-    tokens.c.token_hash == bindparam("p_hash"))
 
 GET = select(jobs).where(_id)
 GET_SCOPED = select(jobs).where(*_scope)

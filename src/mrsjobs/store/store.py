@@ -44,7 +44,7 @@ from ..domain import (
 )
 from ..errors import ClusterNotFound, JobNotFound
 from . import statements as sql
-from .tables import clusters, jobs, projects, tokens
+from .tables import clusters, jobs, projects
 
 
 def now_ms() -> int:
@@ -57,12 +57,6 @@ class Cluster:
     project_id: str
     name: str
     components: frozenset[Component]
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    project_id: str
-    user: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,20 +227,6 @@ class Store:
             if c.id == cluster_id:
                 return c
         raise ClusterNotFound()
-
-    def add_token(self, token_hash: str, project_id: str, user: str) -> None:
-        with self._write() as conn:
-            conn.execute(
-                insert(tokens).values(
-                    token_hash=token_hash, project_id=project_id, user_name=user,
-                    created_ms=now_ms(),
-                )
-            )
-
-    def identity(self, token_hash: str) -> Identity | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sql.IDENTITY, {"p_hash": token_hash}).first()
-        return Identity(row.project_id, row.user_name) if row else None
 
     # -- jobs: reads ----------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from ..domain import JobResult, JobState, JobType
@@ -54,6 +55,19 @@ clusters = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    # salted scrypt; NULL for a user that only ever gets tokens from the CLI
+    Column("password_hash", String(255)),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_users_project_name"),
+)
+
 tokens = Table(
     "tokens",
     metadata,
@@ -61,6 +75,39 @@ tokens = Table(
     Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
     Column("user_name", String(64), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    Column("user_id", String(64),
+           ForeignKey("users.id", ondelete="CASCADE", name="fk_tokens_user_id")),
+    # "password" (POST /v3/auth/tokens) or "cli"
+    Column("method", String(16)),
+    Column("expires_ms", BigInteger),
+    Column("revoked_ms", BigInteger),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    # the secret key, encrypted with the server key
+    Column("secret_sealed", Text, nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", _SeqType, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("job_id", String(64), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Index("ix_audit_events_project", "project_id", "seq"),
 )
 
 jobs = Table(

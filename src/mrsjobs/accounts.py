@@ -1,0 +1,190 @@
+"""The identity use cases: users, access keys, tokens, and turning a credential into
+an :class:`Identity`. No HTTP and no SQL here; no secret ever goes into a message."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from . import signing
+from .access import AuthMethod, Identity, Role
+from .crypto import SecretBox, check_password, hash_password, hash_token, new_access_key, new_token
+from .errors import AuthenticationFailed
+from .store.identity import AccessKey, IdentityStore, Project, TokenRecord, User
+
+#: How long a running server trusts an access key it has looked up: a deleted key
+#: stops working within this time.
+ACCESS_KEY_CACHE_S = 5.0
+
+#: A sign-in failure does not say whether the user or the password was wrong.
+BAD_LOGIN = "Invalid authentication: the user name or password is wrong."
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when there is no user or no password, so that a failure takes
+    as long either way."""
+    return hash_password("no password matches this")
+
+
+def _fail(check: str) -> AuthenticationFailed:
+    return AuthenticationFailed(f"Invalid authentication: {check}.")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    user: User
+    project: Project
+    issued_ms: int
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedKey:
+    key: AccessKey
+    secret: str
+    until: float
+
+
+class Accounts:
+    def __init__(self, store: IdentityStore, box: SecretBox, *, token_ttl_s: float = 86400,
+                 sign_window_s: float = 900, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.box = box
+        self.token_ttl_s = token_ttl_s
+        self.sign_window_s = sign_window_s
+        self.clock = clock
+        self._keys: dict[str, _CachedKey] = {}
+        self._keys_lock = threading.Lock()
+
+    # -- administration (the CLI) ---------------------------------------------------
+
+    def create_user(self, project_id: str, name: str, role: Role, password: str | None) -> User:
+        return self.store.add_user(project_id, name, role,
+                                   hash_password(password) if password else None)
+
+    def ensure_user(self, project_id: str, name: str) -> User:
+        """The named user, created as a member (with no password) if missing."""
+        return self.store.user_named(project_id, name) or self.create_user(
+            project_id, name, Role.MEMBER, None)
+
+    def create_access_key(self, user: User, description: str = "") -> tuple[str, str]:
+        """A new access key of ``user``: (AK, SK). The SK is shown only here."""
+        ak, sk = new_access_key()
+        self.store.add_access_key(ak, user, self.box.seal(sk), description)
+        return ak, sk
+
+    def issue_token(self, user: User, method: str) -> tuple[str, int, int]:
+        """A new token of ``user``: (token, issued ms, expires ms)."""
+        token = new_token()
+        expires_ms = int((self.clock() + self.token_ttl_s) * 1000)
+        issued_ms = self.store.add_token(hash_token(token), user, method, expires_ms)
+        return token, issued_ms, expires_ms
+
+    # -- Keystone password sign-in --------------------------------------------------
+
+    def _scope(self, project_id: str | None, project_name: str | None) -> list[Project]:
+        if project_id:
+            project = self.store.project(project_id)
+            return [project] if project else []
+        if project_name:
+            return self.store.projects_named(project_name)
+        return self.store.projects()
+
+    def password_login(self, *, password: str, user_id: str | None = None,
+                       user_name: str | None = None, project_id: str | None = None,
+                       project_name: str | None = None) -> IssuedToken:
+        """A token for the user, scoped to its project. Users belong to one project,
+        so an unscoped request gets that project."""
+        scoped = bool(project_id or project_name)
+        candidates = {p.id: p for p in self._scope(project_id, project_name)}
+        if scoped and not candidates:
+            raise _fail("the project in the scope does not exist")
+        if user_id:
+            found = self.store.user(user_id)
+            users = [found] if found else []
+        else:
+            users = [u for u in self.store.users(name=user_name or "")
+                     if u.project_id in candidates]
+        if len(users) > 1:
+            raise _fail("the user name is ambiguous: give a project scope")
+        if not users:
+            check_password(password, _dummy_hash())  # as slow as a real check
+            raise AuthenticationFailed(BAD_LOGIN)
+        user = users[0]
+        if not check_password(password, user.password_hash or _dummy_hash()):
+            raise AuthenticationFailed(BAD_LOGIN)
+        if user.project_id not in candidates:
+            raise _fail("the user has no role on the project in the scope")
+        token, issued_ms, expires_ms = self.issue_token(user, "password")
+        return IssuedToken(token, user, candidates[user.project_id], issued_ms, expires_ms)
+
+    # -- tokens ---------------------------------------------------------------------
+
+    def _valid_token(self, token: str, header: str) -> TokenRecord:
+        record = self.store.token(hash_token(token))
+        if record is None:
+            raise _fail(f"the {header} is not valid")
+        if record.revoked_ms is not None:
+            raise _fail(f"{header} revoked")
+        # Tokens made before expiry existed have none.
+        if record.expires_ms is not None and record.expires_ms <= self.clock() * 1000:
+            raise _fail(f"{header} expired")
+        return record
+
+    def token_identity(self, token: str | None) -> Identity:
+        if not token:
+            raise _fail("X-Auth-Token is missing")
+        r = self._valid_token(token, "token")
+        return Identity(r.project_id, r.user_name, r.role, AuthMethod.TOKEN, r.user_id or "")
+
+    def subject(self, caller: Identity, token: str | None) -> tuple[TokenRecord, User, Project]:
+        """The token named by ``X-Subject-Token``, if the caller may see it: its own
+        tokens, and every token of its project for an admin."""
+        if not token:
+            raise _fail("X-Subject-Token is missing")
+        record = self._valid_token(token, "subject token")
+        user = self.store.user(record.user_id) if record.user_id else None
+        project = self.store.project(record.project_id)
+        own = record.user_id == caller.user_id
+        admin = caller.role is Role.ADMIN and caller.project_id == record.project_id
+        if user is None or project is None or not (own or admin):
+            raise _fail("the subject token is not valid")
+        return record, user, project
+
+    def revoke(self, caller: Identity, token: str | None) -> None:
+        self.subject(caller, token)
+        assert token is not None
+        self.store.revoke_token(hash_token(token))
+
+    # -- AK/SK signatures -----------------------------------------------------------
+
+    def _access_key(self, access_key: str) -> _CachedKey:
+        now = time.monotonic()
+        with self._keys_lock:
+            cached = self._keys.get(access_key)
+        if cached is not None and cached.until > now:
+            return cached
+        key = self.store.access_key(access_key)
+        if key is None:
+            raise _fail("unknown access key")
+        cached = _CachedKey(key, self.box.open(key.secret_sealed), now + ACCESS_KEY_CACHE_S)
+        with self._keys_lock:
+            self._keys[access_key] = cached
+        return cached
+
+    def signed_identity(self, req: signing.SignedRequest, authorization: str) -> Identity:
+        auth = signing.parse_authorization(authorization)
+        found = self._access_key(auth.access_key)
+        key = found.key
+        project = req.headers.get("x-project-id")
+        if project is not None and project != key.project_id:
+            raise _fail("X-Project-Id is not the project of the access key")
+        signing.verify(req, auth, found.secret, datetime.fromtimestamp(self.clock(), UTC),
+                       self.sign_window_s)
+        return Identity(key.project_id, key.user_name, key.role, AuthMethod.AKSK, key.user_id)
