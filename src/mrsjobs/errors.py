@@ -5,7 +5,7 @@ the API maps them to ``{"error_code", "error_msg"}`` in one place.
 
     MrsError                      500 12000004 (anything unexpected)
      +-- AuthenticationFailed     401 12000001
-     +-- AccessDenied             403 12000052
+     +-- AccessDenied             400 12000052 (as MRS answers it)
      +-- InvalidParameter         400 12000002
      |    +-- JarPathRequired     400 12000081
      |    +-- ScriptPathRequired  400 12000114
@@ -39,7 +39,7 @@ class AccessDenied(MrsError):
     """No access rights."""
 
     code = "12000052"
-    status = 403
+    status = 400
 
 
 class InvalidParameter(MrsError):

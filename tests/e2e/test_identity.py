@@ -164,7 +164,7 @@ def test_readonly_access_key_lists_but_cannot_submit(fast_server: Server) -> Non
     with pytest.raises(ClientRequestException) as info:
         client.create_execute_job(CreateExecuteJobRequest(
             cluster_id=server.cluster_id, body=JobExecution(**SPARK)))
-    assert (info.value.status_code, info.value.error_code) == (403, "12000052")
+    assert (info.value.status_code, info.value.error_code) == (400, "12000052")
 
 
 def test_refused_signatures_say_which_check_failed(fast_server: Server) -> None:

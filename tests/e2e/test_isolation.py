@@ -141,7 +141,7 @@ def test_route_by_caller(tenants: Tenants, name: str, caller: str) -> None:
     if allowed:
         assert resp.status_code == route.ok, resp.text
         return
-    assert resp.status_code == 403, resp.text
+    assert resp.status_code == 400, resp.text
     assert mrs_code(resp) == "12000052"
     reason = "readonly role" if caller == "readonly" else "not scoped to project"
     assert reason in resp.json()["error_msg"]
