@@ -44,6 +44,7 @@ from ..domain import (
 )
 from ..errors import ClusterNotFound, JobNotFound
 from . import statements as sql
+from .counts import counted_total
 from .tables import clusters, jobs, projects, tokens
 
 
@@ -284,8 +285,12 @@ class Store:
             select(jobs).where(where).order_by(*order)
             .limit(q.limit).offset((q.page - 1) * q.limit)
         )
+        only_counted = all(value is None for value in equal.values()) and (
+            q.submitted_from_ms is None and q.submitted_to_ms is None)
+        count = (counted_total(q.project_id, q.cluster_id, q.job_states) if only_counted
+                 else select(func.count()).select_from(jobs).where(where))
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
+            total = int(conn.execute(count).scalar_one())
             rows = conn.execute(page).all()
         return total, [_job(r) for r in rows]
 

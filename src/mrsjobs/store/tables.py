@@ -96,4 +96,23 @@ jobs = Table(
     Column("submission", Text),
     Index("ix_jobs_list", "project_id", "cluster_id", "submitted_ms"),
     Index("ix_jobs_queue", "cluster_id", "state", "seq"),
+    # The list filters that must answer from an index over a million rows, and the
+    # retention purge (oldest finished first).
+    Index("ix_jobs_state", "project_id", "cluster_id", "state", "submitted_ms", "seq"),
+    Index("ix_jobs_name", "project_id", "cluster_id", "name", "submitted_ms", "seq"),
+    Index("ix_jobs_finished", "finished_ms"),
+)
+
+# Jobs per (project, cluster, state), kept exact by triggers on ``jobs`` (migration
+# 0004), so that an unfiltered list total is not a count(*) over every row. On
+# PostgreSQL each connection adds to its own ``shard`` row, so concurrent submits do
+# not queue on one hot counter row; a count is the sum over the shards.
+job_counts = Table(
+    "job_counts",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("cluster_id", String(64), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
