@@ -12,6 +12,7 @@ from ..bootstrap import ensure_defaults, instance_id, open_store
 from ..domain import JobState
 from ..engines.process import ProcessEngine
 from ..launchers import RUNNABLE, LocalCluster
+from ..retention import Purger, RetentionConfig
 from ..service import JobService
 from ..settings import Settings
 from ..supervisor import Supervisor, SupervisorConfig
@@ -72,7 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
         cluster = LocalCluster(settings)
         supervisor = Supervisor(
             store,
-            ProcessEngine(settings.python, settings.poll_interval_s),
+            ProcessEngine(settings.python, settings.poll_interval_s,
+                          max_log_bytes=settings.max_log_bytes),
             cluster,
             SupervisorConfig(
                 owner=instance_id(settings),
@@ -85,10 +87,18 @@ def create_app(settings: Settings) -> FastAPI:
             ),
         )
         app.state.service = JobService(store, RUNNABLE, supervisor)
+        purger = (Purger(store, RetentionConfig(
+            settings.retention_s, settings.retention_interval_s,
+            settings.runs_dir.resolve(), settings.retention_batch))
+            if settings.retention_s > 0 else None)
         supervisor.start()
+        if purger is not None:
+            purger.start()
         try:
             yield
         finally:
+            if purger is not None:
+                purger.stop()
             supervisor.stop()
             busy = {j.cluster_id for j in store.owned_jobs(supervisor.config.owner)
                     if j.state is JobState.RUNNING}

@@ -43,6 +43,7 @@ from ..domain import (
     Outcome,
 )
 from ..errors import ClusterNotFound, JobNotFound
+from . import retention
 from . import statements as sql
 from .counts import counted_total
 from .tables import clusters, jobs, projects, tokens
@@ -437,3 +438,16 @@ class Store:
         with self._write() as conn:
             res = conn.execute(sql.DELETE_FINISHED, {"p_id": job_id})
         return res.rowcount == 1
+
+    # -- retention ------------------------------------------------------------------
+
+    def purge_finished(self, before_ms: int, limit: int) -> list[str]:
+        """Delete up to ``limit`` jobs that ended before ``before_ms``; their ids."""
+        with self._write() as conn:
+            rows = conn.execute(retention.PURGE, {"p_before": before_ms, "p_limit": limit})
+            return list(rows.scalars())
+
+    def known_job_ids(self, job_ids: Sequence[str]) -> set[str]:
+        """Those of ``job_ids`` that have a job record."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(retention.KNOWN, {"p_ids": list(job_ids)}).scalars())
