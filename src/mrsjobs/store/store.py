@@ -282,10 +282,11 @@ class Store:
             if q.descending
             else (jobs.c.submitted_ms.asc(), jobs.c.seq.asc())
         )
-        page = (
-            select(jobs).where(where).order_by(*order)
-            .limit(q.limit).offset((q.page - 1) * q.limit)
-        )
+        # Skip rows by key in an index alone, then read only the page's own rows: an
+        # OFFSET over whole rows would fetch every skipped row from the table.
+        keys = (select(jobs.c.seq).where(where).order_by(*order)
+                .limit(q.limit).offset((q.page - 1) * q.limit).subquery())
+        page = select(jobs).join(keys, jobs.c.seq == keys.c.seq).order_by(*order)
         only_counted = all(value is None for value in equal.values()) and (
             q.submitted_from_ms is None and q.submitted_to_ms is None)
         count = (counted_total(q.project_id, q.cluster_id, q.job_states) if only_counted

@@ -94,10 +94,11 @@ jobs = Table(
     Column("diagnostics", Text),
     # What a v1.1 submission said beyond type and arguments (JSON), or NULL.
     Column("submission", Text),
-    Index("ix_jobs_list", "project_id", "cluster_id", "submitted_ms"),
     Index("ix_jobs_queue", "cluster_id", "state", "seq"),
-    # The list filters that must answer from an index over a million rows, and the
+    # The list filters, each answered from one index over a million rows (``seq``
+    # included: a page is found in the index alone, see Store.list_jobs), and the
     # retention purge (oldest finished first).
+    Index("ix_jobs_time", "project_id", "cluster_id", "submitted_ms", "seq"),
     Index("ix_jobs_state", "project_id", "cluster_id", "state", "submitted_ms", "seq"),
     Index("ix_jobs_name", "project_id", "cluster_id", "name", "submitted_ms", "seq"),
     Index("ix_jobs_finished", "finished_ms"),

@@ -1,5 +1,6 @@
-"""Retention and fast lists: indexes for the list filters and the purge, and job
-counts per (project, cluster, state) kept exact by triggers.
+"""Retention and fast lists: indexes for the list filters (``seq`` in each, for
+index-only paging) and the purge, and job counts per (project, cluster, state)
+kept exact by triggers.
 
 Revision ID: 0004
 Revises: 0001
@@ -16,6 +17,8 @@ branch_labels = None
 depends_on = None
 
 INDEXES = {
+    # Replaces 0001's ix_jobs_list (the same columns without ``seq``).
+    "ix_jobs_time": ["project_id", "cluster_id", "submitted_ms", "seq"],
     "ix_jobs_state": ["project_id", "cluster_id", "state", "submitted_ms", "seq"],
     "ix_jobs_name": ["project_id", "cluster_id", "name", "submitted_ms", "seq"],
     "ix_jobs_finished": ["finished_ms"],
@@ -111,6 +114,7 @@ POSTGRES_TRIGGERS = [
 
 
 def upgrade() -> None:
+    op.drop_index("ix_jobs_list", "jobs")
     for name, columns in INDEXES.items():
         op.create_index(name, "jobs", columns)
     op.create_table(
@@ -141,3 +145,4 @@ def downgrade() -> None:
     op.drop_table("job_counts")
     for name in INDEXES:
         op.drop_index(name, "jobs")
+    op.create_index("ix_jobs_list", "jobs", ["project_id", "cluster_id", "submitted_ms"])
