@@ -52,6 +52,9 @@ class Settings(BaseSettings):
 
     # Finished jobs (records, logs, run directories) are purged this long after they
     # ended; 0 keeps them for ever. The purger looks every ``retention_interval_s``.
+    # Concurrent submits are inserted together, one transaction for all that wait.
+    group_commit: bool = True
+
     retention_s: float = 7 * 24 * 3600.0
     retention_interval_s: float = 60.0
     retention_batch: int = 1000

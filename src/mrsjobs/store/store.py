@@ -46,6 +46,7 @@ from ..errors import ClusterNotFound, JobNotFound
 from . import retention
 from . import statements as sql
 from .counts import counted_total
+from .group_commit import GroupCommit
 from .tables import clusters, jobs, projects, tokens
 
 
@@ -150,16 +151,25 @@ def _job(row: Row[Any]) -> Job:
     )
 
 
+_INSERT_MANY = insert(jobs).returning(jobs, sort_by_parameter_order=True)
+
+
+def _insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> Sequence[Row[Any]]:
+    return conn.execute(_INSERT_MANY, list(rows)).all()
+
+
 class Store:
     """Projects, clusters, tokens and jobs in one SQL database (SQLite or PostgreSQL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, group_commit: bool = False) -> None:
         self.url = url = normalize_url(url)
         self.engine = make_engine(url)
         # SQLite admits one writer; its busy handler sleeps 1-25 ms per retry. Queue
         # this process's writers on a lock instead (other processes still use it).
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if url.startswith("sqlite") else nullcontext())
+        # Concurrent submits share transactions (see group_commit.py).
+        self._group = GroupCommit(self._write, _insert_many) if group_commit else None
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -175,6 +185,8 @@ class Store:
             command.upgrade(config, "head")
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         self.engine.dispose()
 
     # -- projects, clusters, tokens -------------------------------------------------
@@ -358,6 +370,8 @@ class Store:
             "delete_requested": False,
             "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
         }
+        if self._group is not None:
+            return _job(self._group.insert(values))
         with self._write() as conn:
             return _job(conn.execute(sql.INSERT, values).one())
 
