@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from mrsjobs.domain import ExitStatus
-from mrsjobs.engines.base import LaunchSpec
+from mrsjobs.engines.base import Handle, LaunchSpec
 from mrsjobs.engines.process import ProcessEngine
 from mrsjobs.engines.shim import CappedLog
-from tests.conftest import kill_leftovers, wait_for
+from tests.conftest import FAKE_TOOL, kill_leftovers, processes_with, wait_for
 
 CAP = 1 << 20
 MARKER = re.compile(rb"\[mrsjobs: (\d+) bytes of (stdout|stderr) dropped here[^\n]*\]\n")
@@ -113,3 +113,57 @@ def test_capped_log_alone(tmp_path: Path) -> None:
     assert (tmp_path / "x.log").read_bytes() == (
         b"abcde\n[mrsjobs: 17 bytes of stdout dropped here; the first 5 and the last 5 "
         b"bytes are kept]\nvwxyz")
+
+
+def test_the_whole_tree_dies_though_an_orphan_holds_the_pipe(tmp: Path) -> None:
+    """An orphan in a new session keeps the job's stdout open: the shim sweeps it
+    before it waits for the end of the log."""
+    async def scenario() -> tuple[ExitStatus, float]:
+        engine = ProcessEngine(max_log_bytes=CAP)
+        try:
+            s = LaunchSpec("tree", (str(FAKE_TOOL), "spawn", "orphan", "sleep=60"),
+                           tmp / "tree", tmp / "tree", dict(os.environ))
+            s.run_dir.mkdir()
+            handle = await engine.launch(s)
+            await asyncio.to_thread(wait_for, lambda: len(processes_with(str(tmp))) >= 3, 20)
+            t0 = time.monotonic()
+            assert engine.signal(handle, force=False)
+            status = await engine.wait(handle)
+            return status, time.monotonic() - t0
+        finally:
+            await engine.close()
+
+    status, took = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert status.signal == 15
+    assert took < 2.0
+    assert processes_with(str(tmp)) == []
+    assert "argv: spawn orphan sleep=60" in (tmp / "tree" / "stdout.log").read_text()
+
+
+def test_a_capped_job_outlives_the_engine(tmp: Path) -> None:
+    """The shim, not the service, drains the pipes: the log grows with no engine."""
+    async def first() -> Handle:
+        engine = ProcessEngine(max_log_bytes=CAP)
+        handle = await engine.launch(
+            spec(tmp, "survivor", "while :; do echo tick; sleep 0.01; done"))
+        await engine.close()
+        return handle
+
+    handle = asyncio.run(asyncio.wait_for(first(), 60))
+    log = handle.run_dir / "stdout.log"
+    size = wait_for(lambda: log.stat().st_size, 10)
+    wait_for(lambda: log.stat().st_size > size + 100, 10, message="the log to grow")
+    later = ProcessEngine(poll_interval_s=0.05)
+
+    async def second() -> ExitStatus:
+        attached = later.attach("survivor", handle.run_dir)
+        assert attached is not None
+        assert later.signal(attached, force=False)
+        try:
+            return await later.wait(attached)
+        finally:
+            await later.close()
+
+    status = asyncio.run(asyncio.wait_for(second(), 60))
+    assert status.signal == 15
+    assert log.read_text().startswith("tick\n")
