@@ -2,12 +2,13 @@
 SQLite and on PostgreSQL.
 
 The records are bulk-loaded straight into the database (``_load.py``: executemany /
-COPY, counts kept by the same triggers as any insert), over the last five days: 80%
-FINISHED, 8% FAILED, 5% KILLED, 5% ACCEPTED, 2% RUNNING, 1,000 distinct job names. A
-real ``mrsjobs serve`` then answers (``max_running=0``: the loaded queued jobs stay
-queued). Query kinds, each with a random ``limit`` (10/50/100) and ``offset`` (page
-1-20): ``state`` (job_state=FINISHED/FAILED/RUNNING/ACCEPTED), ``name`` (job_name=,
-~1,000 matches), ``time`` (a one-hour submitted_time_begin/end window, ~8,300
+COPY, counts kept by the same triggers as any insert), submitted evenly from five
+days to one day ago (none old enough for the retention purge): 80% FINISHED, 8%
+FAILED, 5% KILLED, 5% ACCEPTED, 2% RUNNING, 1,000 distinct job names. A real
+``mrsjobs serve`` then answers (``max_running=0``: the loaded queued jobs stay queued).
+Query kinds, each with a random ``limit`` (10/50/100) and ``offset`` (page 1-20):
+``state`` (job_state=FINISHED/FAILED/RUNNING/ACCEPTED), ``name`` (job_name=,
+~1,000 matches), ``time`` (a one-hour submitted_time_begin/end window, ~10,400
 matches) and ``all`` (no filter). One keep-alive client, calls one after another.
 
 Baseline, interleaved call by call: the same query straight against the store

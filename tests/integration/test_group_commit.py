@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from mrsjobs.domain import JobSpec, JobType
 from mrsjobs.store import JobQuery, Store
 from mrsjobs.store.group_commit import GroupCommit, GroupCommitClosed
-from mrsjobs.store.store import _insert_many
+from mrsjobs.store.store import insert_many
 from mrsjobs.store.tables import jobs
 from tests.conftest import wait_for
 
@@ -70,7 +70,7 @@ def test_a_failed_batch_fails_each_caller(store: Store) -> None:
         with store.engine.begin() as conn:
             yield conn
 
-    group = GroupCommit(begin, _insert_many)
+    group = GroupCommit(begin, insert_many)
     try:
         with ThreadPoolExecutor(8) as pool:
             blocker = pool.submit(group.insert, taken)

@@ -37,7 +37,6 @@ from collections.abc import Mapping
 from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
-F_SETPIPE_SZ = 1031
 # Big pipes and big reads: a chatty job rarely finds its pipe full, and the shim
 # needs few system calls per megabyte.
 PIPE_BYTES = 1 << 20
@@ -167,7 +166,7 @@ def capped_pipes(run_dir: str, cap: int) -> tuple[list[int], list[threading.Thre
     for name in ("stdout", "stderr"):
         r, w = os.pipe()
         with contextlib.suppress(OSError):
-            fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_BYTES)
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         ends.append(w)
         log = CappedLog(os.path.join(run_dir, f"{name}.log"), name, cap)
         pumps.append(threading.Thread(target=pump, args=(r, log), name=name, daemon=True))

@@ -154,7 +154,8 @@ def _job(row: Row[Any]) -> Job:
 _INSERT_MANY = insert(jobs).returning(jobs, sort_by_parameter_order=True)
 
 
-def _insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> Sequence[Row[Any]]:
+def insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> Sequence[Row[Any]]:
+    """Insert jobs in one statement; the new rows come back in the order given."""
     return conn.execute(_INSERT_MANY, list(rows)).all()
 
 
@@ -169,7 +170,7 @@ class Store:
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if url.startswith("sqlite") else nullcontext())
         # Concurrent submits share transactions (see group_commit.py).
-        self._group = GroupCommit(self._write, _insert_many) if group_commit else None
+        self._group = GroupCommit(self._write, insert_many) if group_commit else None
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
