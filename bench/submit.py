@@ -92,6 +92,13 @@ def drive(server: Server, clients: int, seconds: float) -> dict[str, Any]:
             "errors": errors}
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def lost(url: str, ids: list[str]) -> int:
     store = Store(url)
     found = 0
@@ -165,9 +172,11 @@ def measure(bench: Bench, backend: str, args: Any) -> dict[str, Any]:
         if backend != "sqlite":
             server.overrides = {**server.overrides, "MRSJOBS_DATABASE_URL": url}
         server.start()
-        run = drive(server, args.clients, args.seconds)
-        # No goodbye: whatever was answered 202 must already be in the database.
         assert server.proc is not None
+        cpu0 = cpu_s(server.proc.pid)
+        run = drive(server, args.clients, args.seconds)
+        server_cpu = cpu_s(server.proc.pid) - cpu0
+        # No goodbye: whatever was answered 202 must already be in the database.
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(30)
         server.proc = None
@@ -180,7 +189,11 @@ def measure(bench: Bench, backend: str, args: Any) -> dict[str, Any]:
                         args.baseline_seconds)
         log(f"{backend} baseline: {base['per_s']} inserts/s")
     lat = summary(run["latencies"])
+    # The server is one Python process: how busy it was, and its cost per submit,
+    # tell a CPU-bound server from one that waits (on a shared machine, too).
     return {"accepted": n, "per_s": r2(per_s), "latency_ms": lat,
+            "server_cpu_util": r2(server_cpu / run["elapsed_s"]),
+            "server_cpu_ms_per_submit": r2(server_cpu * 1000 / n) if n else None,
             "errors": len(run["errors"]), "first_errors": run["errors"][:3],
             "lost": missing, "baseline_raw_insert": base,
             "ratio_per_s_vs_baseline": ratio(per_s, base["per_s"]),
