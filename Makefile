@@ -36,6 +36,8 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/kill.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/list.py
+	$(BIN)/python bench/submit.py
 	$(BIN)/python bench/instances.py
 
 clean:

@@ -24,7 +24,7 @@ class Defaults:
 
 def open_store(settings: Settings) -> Store:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.db_url)
+    store = Store(settings.db_url, group_commit=settings.group_commit)
     store.migrate()
     return store
 

@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     kill_confirm_s: float = 10.0
     poll_interval_s: float = 1.0
 
+    # Finished jobs (records, logs, run directories) are purged this long after they
+    # ended; 0 keeps them for ever. The purger looks every ``retention_interval_s``.
+    # Concurrent submits are inserted together, one transaction for all that wait.
+    group_commit: bool = True
+
+    retention_s: float = 7 * 24 * 3600.0
+    retention_interval_s: float = 60.0
+    retention_batch: int = 1000
+    # Per stream (stdout, stderr) of each job: the head and the tail are kept, the
+    # middle is dropped with a marker line. 0: no bound (the job writes the file).
+    max_log_bytes: int = 64 * 1024 * 1024
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'mrsjobs.db'}"

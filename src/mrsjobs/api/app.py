@@ -12,6 +12,7 @@ from ..bootstrap import ensure_defaults, instance_id, open_accounts, open_store
 from ..domain import JobState
 from ..engines.process import ProcessEngine
 from ..launchers import RUNNABLE, LocalCluster
+from ..retention import Purger, RetentionConfig
 from ..service import JobService
 from ..settings import Settings
 from ..store.notify import KillListener
@@ -75,7 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
         cluster = LocalCluster(settings)
         supervisor = Supervisor(
             store,
-            ProcessEngine(settings.python, settings.poll_interval_s),
+            ProcessEngine(settings.python, settings.poll_interval_s,
+                          max_log_bytes=settings.max_log_bytes),
             cluster,
             SupervisorConfig(
                 owner=instance_id(settings),
@@ -93,16 +95,22 @@ def create_app(settings: Settings) -> FastAPI:
         accounts = open_accounts(settings, store)
         app.state.accounts = accounts
         app.state.service = JobService(store, RUNNABLE, supervisor, audit=accounts.store)
+        purger = (Purger(store, RetentionConfig(
+            settings.retention_s, settings.retention_interval_s,
+            settings.runs_dir.resolve(), settings.retention_batch))
+            if settings.retention_s > 0 else None)
         supervisor.start()
         listener = (KillListener(store.url, supervisor.config.owner, supervisor.kill_requested)
                     if store.is_postgres else None)
-        if listener is not None:
-            listener.start()
+        for helper in (listener, purger):
+            if helper is not None:
+                helper.start()
         try:
             yield
         finally:
-            if listener is not None:
-                listener.stop()
+            for helper in (purger, listener):
+                if helper is not None:
+                    helper.stop()
             supervisor.stop()
             busy = {j.cluster_id for j in store.owned_jobs(supervisor.config.owner)
                     if j.state is JobState.RUNNING}

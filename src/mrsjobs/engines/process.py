@@ -74,10 +74,12 @@ class ProcessEngine:
     """
 
     def __init__(self, python: str = sys.executable, poll_interval_s: float = 1.0,
-                 attach_wait_s: float = ATTACH_WAIT_S) -> None:
+                 attach_wait_s: float = ATTACH_WAIT_S, max_log_bytes: int = 0) -> None:
         self.python = python
         self.poll_interval_s = poll_interval_s
         self.attach_wait_s = attach_wait_s
+        # Per stream; 0 lets the job write its log files directly, without a bound.
+        self.max_log_bytes = max_log_bytes
         self._zygote: subprocess.Popen[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._buffer = b""
@@ -179,6 +181,7 @@ class ProcessEngine:
             "cwd": str(spec.cwd.resolve()),
             "argv": list(spec.argv),
             "env": dict(spec.env),
+            "max_log_bytes": self.max_log_bytes,
         }
         # The intent is on disk before the request leaves: after a crash, a job
         # without it was never handed over and may be launched again.

@@ -7,10 +7,13 @@ new interpreter per job). Each shim:
 
 * starts a new session and makes itself a child subreaper, so every descendant
   of the job is reparented to it and reaped at once;
-* starts the job in a process group of its own, stdout/stderr to the run directory;
 * takes the launch's claim file (``claim-<nonce>``, created exclusively) before it
   starts anything: a restarted service that gave up waiting for this launch takes
   the same file first, and then this shim starts nothing, so a job never runs twice;
+* starts the job in a process group of its own, stdout/stderr to the run directory:
+  straight to the files, or, with ``max_log_bytes``, through pipes that the shim
+  drains into the files itself, keeping the head and the tail of each stream (see
+  :class:`CappedLog`);
 * records ``pid.json`` (shim pid and start time, job pid, process group) and, once the job has
   ended and its leftover processes are gone, ``exit.json``; both are written by
   rename, so a reader never sees half a file;
@@ -24,16 +27,25 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
+# Big pipes and big reads: a chatty job rarely finds its pipe full, and the shim
+# needs few system calls per megabyte.
+PIPE_BYTES = 1 << 20
+# After the job and its leftovers are gone, how long to wait for the logs' EOF (a
+# descendant that escaped the sweep could hold a pipe open for ever).
+DRAIN_S = 10.0
 
 
 def now_ms() -> int:
@@ -101,6 +113,89 @@ def take_claim(run_dir: str, nonce: str, who: str) -> bool:
     return True
 
 
+class CappedLog:
+    """One stream's log file, bounded: the first ``cap // 2`` bytes and the last
+    ``cap - cap // 2``, with one marker line in between saying how much was dropped.
+
+    Bytes go to the file as they come until the cap; past it, the tail is kept in
+    memory (a ring of read chunks) and the file is finished on :meth:`close`. Write
+    errors (a full disk) are remembered, never raised: the pipe must keep draining.
+    """
+
+    def __init__(self, path: str, name: str, cap: int) -> None:
+        self.name = name
+        self.file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
+        self.base = self.file.tell()
+        self.cap = cap
+        self.head = cap // 2
+        self.tail = cap - self.head
+        self.total = 0
+        self.ring: deque[bytes] = deque()
+        self.ring_bytes = 0
+        self.head_ends_line = True
+        self.failed = False
+
+    def write(self, data: bytes) -> None:
+        before, self.total = self.total, self.total + len(data)
+        if before < self.cap:
+            self._file_write(data[:self.cap - before])
+        if before < self.head <= self.total:
+            self.head_ends_line = data[self.head - before - 1:self.head - before] == b"\n"
+        past_head = data[max(0, self.head - before):]
+        if past_head:
+            self.ring.append(past_head)
+            self.ring_bytes += len(past_head)
+            while len(self.ring) > 1 and self.ring_bytes - len(self.ring[0]) >= self.tail:
+                self.ring_bytes -= len(self.ring.popleft())
+
+    def close(self) -> None:
+        if self.total > self.cap and not self.failed:
+            dropped = self.total - self.head - self.tail
+            tail = b"".join(self.ring)[-self.tail:]
+            marker = (f"[mrsjobs: {dropped} bytes of {self.name} dropped here; the first "
+                      f"{self.head} and the last {self.tail} bytes are kept]\n").encode()
+            try:
+                self.file.truncate(self.base + self.head)
+            except OSError:
+                self.failed = True
+            else:
+                self._file_write((b"" if self.head_ends_line else b"\n") + marker + tail)
+        self.ring.clear()
+        self.file.close()
+
+    def _file_write(self, data: bytes) -> None:
+        if self.failed:
+            return
+        try:
+            self.file.write(data)
+        except OSError:
+            self.failed = True
+
+
+def pump(fd: int, log: CappedLog) -> None:
+    """Drain a job's pipe into its log until EOF, whatever the log does."""
+    try:
+        while data := os.read(fd, PIPE_BYTES):
+            log.write(data)
+    finally:
+        os.close(fd)
+        log.close()
+
+
+def capped_pipes(run_dir: str, cap: int) -> tuple[list[int], list[threading.Thread]]:
+    """Write ends for the job's stdout and stderr, and the threads that drain them."""
+    ends: list[int] = []
+    pumps: list[threading.Thread] = []
+    for name in ("stdout", "stderr"):
+        r, w = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        ends.append(w)
+        log = CappedLog(os.path.join(run_dir, f"{name}.log"), name, cap)
+        pumps.append(threading.Thread(target=pump, args=(r, log), name=name, daemon=True))
+    return ends, pumps
+
+
 def run_shim(req: dict[str, Any], libc: ctypes.CDLL) -> None:
     job = str(req["job"])
     run_dir = str(req["run_dir"])
@@ -117,15 +212,26 @@ def run_shim(req: dict[str, Any], libc: ctypes.CDLL) -> None:
         return  # the service gave this launch up and queued the job again
     argv = [str(a) for a in req["argv"]]
     env = {str(k): str(v) for k, v in req["env"].items()}
+    cap = int(req.get("max_log_bytes") or 0)
+    pumps: list[threading.Thread] = []
     try:
-        with open(os.path.join(run_dir, "stdout.log"), "ab") as out, \
-                open(os.path.join(run_dir, "stderr.log"), "ab") as err:
-            proc = subprocess.Popen(
-                argv, cwd=str(req["cwd"]), env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, process_group=0, close_fds=True,
-                restore_signals=True,
-            )
+        if cap > 0:
+            (out_w, err_w), pumps = capped_pipes(run_dir, cap)
+            try:
+                proc = popen(req, argv, env, out_w, err_w)
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+                # Started either way: on a failed launch they see EOF at once.
+                for t in pumps:
+                    t.start()
+        else:
+            with open(os.path.join(run_dir, "stdout.log"), "ab") as out, \
+                    open(os.path.join(run_dir, "stderr.log"), "ab") as err:
+                proc = popen(req, argv, env, out.fileno(), err.fileno())
     except OSError as exc:
+        for t in pumps:
+            t.join(DRAIN_S)
         write_json(os.path.join(run_dir, "launch_failed.json"), {"error": str(exc)})
         report({"event": "launch_failed", "job": job, "error": str(exc)})
         return
@@ -139,11 +245,22 @@ def run_shim(req: dict[str, Any], libc: ctypes.CDLL) -> None:
             break
     ended = now_ms()
     sweep(proc.pid)
+    # The logs are complete (head, marker, tail) before exit.json says the job ended.
+    for t in pumps:
+        t.join(DRAIN_S)
     code = os.waitstatus_to_exitcode(status)
     result = {"exit_code": code if code >= 0 else None,
               "signal": -code if code < 0 else None, "ended_ms": ended}
     write_json(os.path.join(run_dir, "exit.json"), result)
     report({"event": "exited", "job": job, **result})
+
+
+def popen(req: dict[str, Any], argv: list[str], env: dict[str, str], out: int,
+          err: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, cwd=str(req["cwd"]), env=env, stdin=subprocess.DEVNULL,
+        stdout=out, stderr=err, process_group=0, close_fds=True, restore_signals=True,
+    )
 
 
 def main() -> None:

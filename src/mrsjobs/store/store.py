@@ -43,7 +43,10 @@ from ..domain import (
     Outcome,
 )
 from ..errors import ClusterNotFound, JobNotFound
+from . import retention
 from . import statements as sql
+from .counts import counted_total
+from .group_commit import GroupCommit
 from .tables import clusters, jobs, projects
 
 
@@ -143,10 +146,18 @@ def _job(row: Row[Any]) -> Job:
     )
 
 
+_INSERT_MANY = insert(jobs).returning(jobs, sort_by_parameter_order=True)
+
+
+def insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> Sequence[Row[Any]]:
+    """Insert jobs in one statement; the new rows come back in the order given."""
+    return conn.execute(_INSERT_MANY, list(rows)).all()
+
+
 class Store:
     """Projects, clusters, tokens and jobs in one SQL database (SQLite or PostgreSQL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, group_commit: bool = False) -> None:
         self.url = url = normalize_url(url)
         self.is_postgres = url.startswith("postgresql")
         self.engine = make_engine(url)
@@ -154,6 +165,8 @@ class Store:
         # this process's writers on a lock instead (other processes still use it).
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if url.startswith("sqlite") else nullcontext())
+        # Concurrent submits share transactions (see group_commit.py).
+        self._group = GroupCommit(self._write, insert_many) if group_commit else None
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -173,6 +186,8 @@ class Store:
             command.upgrade(config, "head")
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         self.engine.dispose()
 
     # -- projects, clusters, tokens -------------------------------------------------
@@ -266,12 +281,17 @@ class Store:
             if q.descending
             else (jobs.c.submitted_ms.asc(), jobs.c.seq.asc())
         )
-        page = (
-            select(jobs).where(where).order_by(*order)
-            .limit(q.limit).offset((q.page - 1) * q.limit)
-        )
+        # Skip rows by key in an index alone, then read only the page's own rows: an
+        # OFFSET over whole rows would fetch every skipped row from the table.
+        keys = (select(jobs.c.seq).where(where).order_by(*order)
+                .limit(q.limit).offset((q.page - 1) * q.limit).subquery())
+        page = select(jobs).join(keys, jobs.c.seq == keys.c.seq).order_by(*order)
+        only_counted = all(value is None for value in equal.values()) and (
+            q.submitted_from_ms is None and q.submitted_to_ms is None)
+        count = (counted_total(q.project_id, q.cluster_id, q.job_states) if only_counted
+                 else select(func.count()).select_from(jobs).where(where))
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
+            total = int(conn.execute(count).scalar_one())
             rows = conn.execute(page).all()
         return total, [_job(r) for r in rows]
 
@@ -337,6 +357,8 @@ class Store:
             "delete_requested": False,
             "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
         }
+        if self._group is not None:
+            return _job(self._group.insert(values))
         with self._write() as conn:
             return _job(conn.execute(sql.INSERT, values).one())
 
@@ -431,3 +453,16 @@ class Store:
         with self._write() as conn:
             res = conn.execute(sql.DELETE_FINISHED, {"p_id": job_id})
         return res.rowcount == 1
+
+    # -- retention ------------------------------------------------------------------
+
+    def purge_finished(self, before_ms: int, limit: int) -> list[str]:
+        """Delete up to ``limit`` jobs that ended before ``before_ms``; their ids."""
+        with self._write() as conn:
+            rows = conn.execute(retention.PURGE, {"p_before": before_ms, "p_limit": limit})
+            return list(rows.scalars())
+
+    def known_job_ids(self, job_ids: Sequence[str]) -> set[str]:
+        """Those of ``job_ids`` that have a job record."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(retention.KNOWN, {"p_ids": list(job_ids)}).scalars())

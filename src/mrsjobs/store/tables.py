@@ -144,8 +144,14 @@ jobs = Table(
     Column("diagnostics", Text),
     # What a v1.1 submission said beyond type and arguments (JSON), or NULL.
     Column("submission", Text),
-    Index("ix_jobs_list", "project_id", "cluster_id", "submitted_ms"),
     Index("ix_jobs_queue", "cluster_id", "state", "seq"),
+    # The list filters, each answered from one index over a million rows (``seq``
+    # included: a page is found in the index alone, see Store.list_jobs), and the
+    # retention purge (oldest finished first).
+    Index("ix_jobs_time", "project_id", "cluster_id", "submitted_ms", "seq"),
+    Index("ix_jobs_state", "project_id", "cluster_id", "state", "submitted_ms", "seq"),
+    Index("ix_jobs_name", "project_id", "cluster_id", "name", "submitted_ms", "seq"),
+    Index("ix_jobs_finished", "finished_ms"),
     Index("ix_jobs_owner", "owner", "state"),
 )
 
@@ -159,4 +165,18 @@ instances = Table(
     Column("runs_dir", Text, nullable=False),
     Column("started_ms", BigInteger, nullable=False),
     Column("heartbeat_ms", BigInteger, nullable=False),
+)
+
+# Jobs per (project, cluster, state), kept exact by triggers on ``jobs`` (migration
+# 0004), so that an unfiltered list total is not a count(*) over every row. On
+# PostgreSQL each connection adds to its own ``shard`` row, so concurrent submits do
+# not queue on one hot counter row; a count is the sum over the shards.
+job_counts = Table(
+    "job_counts",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("cluster_id", String(64), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
