@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from . import signing
 from .access import AuthMethod, Identity, Role
@@ -16,9 +17,13 @@ from .crypto import SecretBox, check_password, hash_password, hash_token, new_ac
 from .errors import AuthenticationFailed
 from .store.identity import AccessKey, IdentityStore, Project, TokenRecord, User
 
-#: How long a running server trusts an access key it has looked up: a deleted key
-#: stops working within this time.
-ACCESS_KEY_CACHE_S = 5.0
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+#: How long a running server trusts what it has looked up of an access key or a token:
+#: a deleted key, or a token revoked through another instance, stops working within
+#: this time (at once on the instance that revoked it). Expiry is checked every time.
+CREDENTIAL_CACHE_S = 5.0
 
 #: A sign-in failure does not say whether the user or the password was wrong.
 BAD_LOGIN = "Invalid authentication: the user name or password is wrong."
@@ -48,7 +53,32 @@ class IssuedToken:
 class _CachedKey:
     key: AccessKey
     secret: str
-    until: float
+
+
+class _Recent(Generic[K, V]):
+    """What was looked up lately, for :data:`CREDENTIAL_CACHE_S`: authenticating a
+    request should not cost a database round trip every time."""
+
+    def __init__(self) -> None:
+        self._items: dict[K, tuple[V, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+        if found is None or found[1] <= time.monotonic():
+            return None
+        return found[0]
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()  # crude, but bounded; misses only cost a lookup
+            self._items[key] = (value, time.monotonic() + CREDENTIAL_CACHE_S)
+
+    def drop(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
 
 
 class Accounts:
@@ -59,8 +89,8 @@ class Accounts:
         self.token_ttl_s = token_ttl_s
         self.sign_window_s = sign_window_s
         self.clock = clock
-        self._keys: dict[str, _CachedKey] = {}
-        self._keys_lock = threading.Lock()
+        self._keys: _Recent[str, _CachedKey] = _Recent()
+        self._tokens: _Recent[str, TokenRecord] = _Recent()
 
     # -- administration (the CLI) ---------------------------------------------------
 
@@ -127,9 +157,13 @@ class Accounts:
     # -- tokens ---------------------------------------------------------------------
 
     def _valid_token(self, token: str, header: str) -> TokenRecord:
-        record = self.store.token(hash_token(token))
+        token_hash = hash_token(token)
+        record = self._tokens.get(token_hash)
         if record is None:
-            raise _fail(f"the {header} is not valid")
+            record = self.store.token(token_hash)
+            if record is None:
+                raise _fail(f"the {header} is not valid")
+            self._tokens.put(token_hash, record)
         if record.revoked_ms is not None:
             raise _fail(f"{header} revoked")
         # Tokens made before expiry existed have none.
@@ -161,21 +195,18 @@ class Accounts:
         self.subject(caller, token)
         assert token is not None
         self.store.revoke_token(hash_token(token))
+        self._tokens.drop(hash_token(token))
 
     # -- AK/SK signatures -----------------------------------------------------------
 
     def _access_key(self, access_key: str) -> _CachedKey:
-        now = time.monotonic()
-        with self._keys_lock:
-            cached = self._keys.get(access_key)
-        if cached is not None and cached.until > now:
-            return cached
-        key = self.store.access_key(access_key)
-        if key is None:
-            raise _fail("unknown access key")
-        cached = _CachedKey(key, self.box.open(key.secret_sealed), now + ACCESS_KEY_CACHE_S)
-        with self._keys_lock:
-            self._keys[access_key] = cached
+        cached = self._keys.get(access_key)
+        if cached is None:
+            key = self.store.access_key(access_key)
+            if key is None:
+                raise _fail("unknown access key")
+            cached = _CachedKey(key, self.box.open(key.secret_sealed))
+            self._keys.put(access_key, cached)
         return cached
 
     def signed_identity(self, req: signing.SignedRequest, authorization: str) -> Identity:

@@ -11,6 +11,7 @@ from .compat import V11_STATE_MEANS, V11State
 from .domain import COMPONENT_OF, Component, Job, JobResult, JobState, JobType
 from .errors import AccessDenied, InvalidParameter, JobTypeNotSupported
 from .store import Cluster, JobQuery, Store
+from .store.identity import audit_event
 from .validation import BatchDeleteRequest, parse_model, submit_spec, submit_v11_spec
 
 #: What the job types need when a cluster lacks their component.
@@ -90,8 +91,8 @@ class JobService:
         cluster = self._cluster(who, project_id, cluster_id, change=True)
         spec = submit_spec(body)
         self._check_runnable(cluster, spec.type)
-        job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE)
-        self.audit.record(who, Action.SUBMIT, [job.id])
+        job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE,
+                                    audit=audit_event(who, Action.SUBMIT))
         self.notifier.submitted(cluster.id)
         return job
 
@@ -142,8 +143,8 @@ class JobService:
         cluster_id, spec = submit_v11_spec(body)
         cluster = self._cluster(who, project_id, cluster_id, change=True)
         self._check_runnable(cluster, spec.type)
-        job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE)
-        self.audit.record(who, Action.SUBMIT, [job.id])
+        job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE,
+                                    audit=audit_event(who, Action.SUBMIT))
         self.notifier.submitted(cluster.id)
         return job
 

@@ -73,11 +73,11 @@ def test_a_failed_batch_fails_each_caller(store: Store) -> None:
     group = GroupCommit(begin, insert_many)
     try:
         with ThreadPoolExecutor(8) as pool:
-            blocker = pool.submit(group.insert, taken)
+            blocker = pool.submit(group.insert, (taken, None))
             wait_for(lambda: group.waiting() == 0, message="the first batch to start")
             # One duplicate id spoils the whole second batch.
             rows = [values(store, f"b{i}") for i in range(4)] + [taken]
-            futures = [pool.submit(group.insert, r) for r in rows]
+            futures = [pool.submit(group.insert, (r, None)) for r in rows]
             wait_for(lambda: group.waiting() == len(rows), message="the second batch")
             gate.set()
             assert blocker.result(10)._mapping["id"] == "taken"
@@ -85,8 +85,8 @@ def test_a_failed_batch_fails_each_caller(store: Store) -> None:
                 with pytest.raises(IntegrityError):
                     fut.result(10)
         assert store.known_job_ids([f"b{i}" for i in range(4)]) == set()
-        assert group.insert(values(store, "after"))._mapping["id"] == "after"
+        assert group.insert((values(store, "after"), None))._mapping["id"] == "after"
     finally:
         group.close()
     with pytest.raises(GroupCommitClosed):
-        group.insert(values(store, "late"))
+        group.insert((values(store, "late"), None))

@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-#: Inserts the rows in one statement and returns them in the same order.
-InsertMany = Callable[[Connection, Sequence[dict[str, Any]]], Sequence[Row[Any]]]
+#: Inserts what the callers handed over in one transaction and returns one row per
+#: item, in the same order.
+InsertMany = Callable[[Connection, Sequence[Any]], Sequence[Row[Any]]]
 
 
 class GroupCommitClosed(RuntimeError):
@@ -33,13 +34,13 @@ class GroupCommit:
         self._insert_many = insert_many
         self._max_batch = max_batch
         self._cond = threading.Condition()
-        self._pending: list[tuple[dict[str, Any], Future[Row[Any]]]] = []
+        self._pending: list[tuple[Any, Future[Row[Any]]]] = []
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def insert(self, values: dict[str, Any], timeout: float | None = 60.0) -> Row[Any]:
-        """Insert one row; returns once it is committed, raises if its batch failed."""
+    def insert(self, values: Any, timeout: float | None = 60.0) -> Row[Any]:
+        """Insert one item; returns once it is committed, raises if its batch failed."""
         fut: Future[Row[Any]] = Future()
         with self._cond:
             if self._closed:
@@ -60,7 +61,7 @@ class GroupCommit:
             self._cond.notify()
         self._thread.join(60)
 
-    def _take(self) -> list[tuple[dict[str, Any], Future[Row[Any]]]] | None:
+    def _take(self) -> list[tuple[Any, Future[Row[Any]]]] | None:
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait()

@@ -99,6 +99,13 @@ def _key(row: Any) -> AccessKey:
                      row.secret_sealed, row.description, row.created_ms)
 
 
+def audit_event(who: Identity, action: Action) -> dict[str, Any]:
+    """An ``audit_events`` row of ``who`` doing ``action`` now, all but its job id."""
+    return {"at_ms": now_ms(), "project_id": who.project_id, "user_name": who.user,
+            "method": who.method.value, "action": action.value,
+            "request_id": who.request_id}
+
+
 class IdentityStore:
     def __init__(self, engine: Engine,
                  write: Callable[[], AbstractContextManager[Connection]]) -> None:
@@ -236,10 +243,8 @@ class IdentityStore:
     # -- audit log ------------------------------------------------------------------
 
     def record(self, who: Identity, action: Action, job_ids: Iterable[str]) -> None:
-        at = now_ms()
-        rows = [{"at_ms": at, "project_id": who.project_id, "user_name": who.user,
-                 "method": who.method.value, "action": action.value, "job_id": job_id,
-                 "request_id": who.request_id} for job_id in job_ids]
+        event = audit_event(who, action)
+        rows = [{**event, "job_id": job_id} for job_id in job_ids]
         if rows:
             with self._write() as conn:
                 conn.execute(insert(audit_events), rows)

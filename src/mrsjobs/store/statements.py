@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
 from ..domain import PRE_LAUNCH, TERMINAL, TRANSITIONS, JobResult, JobState
-from .tables import jobs
+from .tables import audit_events, jobs
 
 
 def may_become(target: JobState, *, only_from: Iterable[JobState] | None = None) -> Any:
@@ -36,6 +36,7 @@ OWNED = select(jobs).where(jobs.c.state == JobState.RUNNING, jobs.c.owner == bin
 PENDING_KILLS = OWNED.where(jobs.c.kill_requested_ms.is_not(None))
 
 INSERT = insert(jobs).returning(jobs)
+INSERT_AUDIT = insert(audit_events)
 
 # The oldest queued jobs, picked once: as a plain ``IN (subquery)`` PostgreSQL may run
 # the subquery again per row and claim past the limit. On PostgreSQL, instances claim

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +47,7 @@ from . import retention
 from . import statements as sql
 from .counts import counted_total
 from .group_commit import GroupCommit
-from .tables import clusters, jobs, projects
+from .tables import audit_events, clusters, jobs, projects
 
 
 def now_ms() -> int:
@@ -148,10 +148,18 @@ def _job(row: Row[Any]) -> Job:
 
 _INSERT_MANY = insert(jobs).returning(jobs, sort_by_parameter_order=True)
 
+#: A job's column values, and the audit event of its submission (or None).
+NewJob = tuple[dict[str, Any], dict[str, Any] | None]
 
-def insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> Sequence[Row[Any]]:
-    """Insert jobs in one statement; the new rows come back in the order given."""
-    return conn.execute(_INSERT_MANY, list(rows)).all()
+
+def insert_many(conn: Connection, new: Sequence[NewJob]) -> Sequence[Row[Any]]:
+    """Insert jobs in one statement, and their audit events in the same transaction;
+    the new job rows come back in the order given."""
+    rows = conn.execute(_INSERT_MANY, [values for values, _ in new]).all()
+    events = [event for _, event in new if event is not None]
+    if events:
+        conn.execute(insert(audit_events), events)
+    return rows
 
 
 class Store:
@@ -337,10 +345,17 @@ class Store:
 
     # -- jobs: changes --------------------------------------------------------------
 
-    def insert_job(self, cluster: Cluster, spec: JobSpec, user: str, queue: str) -> Job:
-        """Store a new job, already queued (NEW -> ACCEPTED happens in this one INSERT)."""
+    def insert_job(self, cluster: Cluster, spec: JobSpec, user: str, queue: str,
+                   audit: Mapping[str, Any] | None = None) -> Job:
+        """Store a new job, already queued (NEW -> ACCEPTED happens in this one INSERT).
+
+        ``audit`` is the audit event of the submission without its job id: it is
+        written in the same transaction, so neither exists without the other.
+        """
+        job_id = str(uuid.uuid4())
+        event = None if audit is None else {**audit, "job_id": job_id}
         values: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
+            "id": job_id,
             "project_id": cluster.project_id,
             "cluster_id": cluster.id,
             "name": spec.name,
@@ -358,9 +373,12 @@ class Store:
             "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
         }
         if self._group is not None:
-            return _job(self._group.insert(values))
+            return _job(self._group.insert((values, event)))
         with self._write() as conn:
-            return _job(conn.execute(sql.INSERT, values).one())
+            row = conn.execute(sql.INSERT, values).one()
+            if event is not None:
+                conn.execute(sql.INSERT_AUDIT, event)
+            return _job(row)
 
     def _change(self, stmt: Executable, **params: Any) -> Job | None:
         with self._write() as conn:
