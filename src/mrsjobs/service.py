@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from .access import Action, Identity
 from .compat import V11_STATE_MEANS, V11State
-from .domain import COMPONENT_OF, Component, Job, JobResult, JobState, JobType
+from .domain import COMPONENT_OF, Component, Job, JobResult, JobSpec, JobState, JobType
 from .errors import AccessDenied, InvalidParameter, JobTypeNotSupported
 from .store import Cluster, JobQuery, Store
 from .store.identity import audit_event
@@ -88,13 +88,27 @@ class JobService:
     # -- jobs -----------------------------------------------------------------------
 
     def submit(self, who: Identity, project_id: str, cluster_id: str, body: Any) -> Job:
-        cluster = self._cluster(who, project_id, cluster_id, change=True)
-        spec = submit_spec(body)
-        self._check_runnable(cluster, spec.type)
+        cluster, spec = self._submission(who, project_id, cluster_id, body)
         job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE,
                                     audit=audit_event(who, Action.SUBMIT))
         self.notifier.submitted(cluster.id)
         return job
+
+    async def submit_async(self, who: Identity, project_id: str, cluster_id: str,
+                           body: Any) -> Job:
+        """:meth:`submit` on an event loop: no worker thread waits for the commit."""
+        cluster, spec = self._submission(who, project_id, cluster_id, body)
+        job = await self.store.insert_job_async(cluster, spec, who.user, DEFAULT_QUEUE,
+                                                audit=audit_event(who, Action.SUBMIT))
+        self.notifier.submitted(cluster.id)
+        return job
+
+    def _submission(self, who: Identity, project_id: str, cluster_id: str,
+                    body: Any) -> tuple[Cluster, JobSpec]:
+        cluster = self._cluster(who, project_id, cluster_id, change=True)
+        spec = submit_spec(body)
+        self._check_runnable(cluster, spec.type)
+        return cluster, spec
 
     def _check_runnable(self, cluster: Cluster, job_type: JobType) -> None:
         component = COMPONENT_OF[job_type]

@@ -3,6 +3,7 @@ that fails fails every one of its callers (and commits none of their rows)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -90,3 +91,44 @@ def test_a_failed_batch_fails_each_caller(store: Store) -> None:
         group.close()
     with pytest.raises(GroupCommitClosed):
         group.insert((values(store, "late"), None))
+
+
+def test_a_caller_that_gave_up_is_not_written_and_the_writer_goes_on(store: Store) -> None:
+    gate = threading.Event()
+    first = True
+
+    @contextmanager
+    def begin() -> Iterator[Connection]:
+        nonlocal first
+        if first:
+            first = False
+            gate.wait(10)  # hold the first batch so the second one waits behind it
+        with store.engine.begin() as conn:
+            yield conn
+
+    group = GroupCommit(begin, insert_many)
+    try:
+        blocker = group.submit((values(store, "first"), None))
+        wait_for(lambda: group.waiting() == 0, message="the first batch to start")
+        assert not blocker.cancel(), "a batch already being written cannot be called off"
+        gone = group.submit((values(store, "gone"), None))
+        assert gone.cancel()
+        gate.set()
+        assert blocker.result(10)._mapping["id"] == "first"
+        assert group.insert((values(store, "after"), None))._mapping["id"] == "after"
+        assert store.known_job_ids(["first", "gone", "after"]) == {"first", "after"}
+    finally:
+        group.close()
+
+
+def test_async_submitters_wait_for_their_commit(store: Store) -> None:
+    cluster = store.cluster("p", "c")
+
+    async def submit_all() -> list[str]:
+        jobs_ = await asyncio.gather(
+            *(store.insert_job_async(cluster, SPEC, "u", "q") for _ in range(50)))
+        return [j.id for j in jobs_]
+
+    ids = asyncio.run(submit_all())
+    assert len(set(ids)) == 50
+    assert store.known_job_ids(ids) == set(ids)

@@ -30,9 +30,11 @@ v2 = APIRouter()
 
 
 @v2.post(JOBS, status_code=202)
-def submit(request: Request, project_id: ProjectId, cluster_id: ClusterId,
-           body: JsonBody) -> JSONResponse:
-    job = service(request).submit(who(request), project_id, cluster_id, body)
+async def submit(request: Request, project_id: ProjectId, cluster_id: ClusterId,
+                 body: JsonBody) -> JSONResponse:
+    # The hot path: on the event loop, awaiting its (group) commit. Credentials and
+    # clusters are cached, so it rarely touches the database for anything else.
+    job = await service(request).submit_async(who(request), project_id, cluster_id, body)
     return JSONResponse({"job_submit_result": {"job_id": job.id, "state": "COMPLETE"}},
                         status_code=202)
 

@@ -41,13 +41,17 @@ class GroupCommit:
 
     def insert(self, values: Any, timeout: float | None = 60.0) -> Row[Any]:
         """Insert one item; returns once it is committed, raises if its batch failed."""
+        return self.submit(values).result(timeout)
+
+    def submit(self, values: Any) -> Future[Row[Any]]:
+        """Queue one item; the future resolves once it is committed (or its batch failed)."""
         fut: Future[Row[Any]] = Future()
         with self._cond:
             if self._closed:
                 raise GroupCommitClosed("the store is closed")
             self._pending.append((values, fut))
             self._cond.notify()
-        return fut.result(timeout)
+        return fut
 
     def waiting(self) -> int:
         """How many rows are queued for the next batch."""
@@ -69,10 +73,15 @@ class GroupCommit:
                 return None
             batch = self._pending[:self._max_batch]
             del self._pending[:self._max_batch]
-            return batch
+            # A caller that gave up before its batch began (a client gone, a request
+            # cancelled) is dropped unwritten; a running future can no longer be
+            # cancelled, so each caller is either committed and told so, or never was.
+            return [(v, fut) for v, fut in batch if fut.set_running_or_notify_cancel()]
 
     def _run(self) -> None:
         while (batch := self._take()) is not None:
+            if not batch:
+                continue
             try:
                 with self._begin() as conn:
                     rows = self._insert_many(conn, [values for values, _ in batch])

@@ -3,6 +3,7 @@ from :data:`mrsjobs.domain.TRANSITIONS`; zero rows changed means "not allowed"."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -160,6 +161,32 @@ def insert_many(conn: Connection, new: Sequence[NewJob]) -> Sequence[Row[Any]]:
     if events:
         conn.execute(insert(audit_events), events)
     return rows
+
+
+def _new_job(cluster: Cluster, spec: JobSpec, user: str, queue: str,
+             audit: Mapping[str, Any] | None) -> NewJob:
+    """The row of a new, queued job, and its audit event."""
+    job_id = str(uuid.uuid4())
+    event = None if audit is None else {**audit, "job_id": job_id}
+    values: dict[str, Any] = {
+        "id": job_id,
+        "project_id": cluster.project_id,
+        "cluster_id": cluster.id,
+        "name": spec.name,
+        "type": spec.type,
+        "user_name": user,
+        "queue": queue,
+        "arguments": json.dumps(list(spec.arguments)),
+        "properties": json.dumps(dict(spec.properties)),
+        "state": JobState.ACCEPTED,
+        "result": JobResult.UNDEFINED,
+        "progress": 0.0,
+        "submitted_ms": now_ms(),
+        "kill_attempts": 0,
+        "delete_requested": False,
+        "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
+    }
+    return values, event
 
 
 class Store:
@@ -352,33 +379,23 @@ class Store:
         ``audit`` is the audit event of the submission without its job id: it is
         written in the same transaction, so neither exists without the other.
         """
-        job_id = str(uuid.uuid4())
-        event = None if audit is None else {**audit, "job_id": job_id}
-        values: dict[str, Any] = {
-            "id": job_id,
-            "project_id": cluster.project_id,
-            "cluster_id": cluster.id,
-            "name": spec.name,
-            "type": spec.type,
-            "user_name": user,
-            "queue": queue,
-            "arguments": json.dumps(list(spec.arguments)),
-            "properties": json.dumps(dict(spec.properties)),
-            "state": JobState.ACCEPTED,
-            "result": JobResult.UNDEFINED,
-            "progress": 0.0,
-            "submitted_ms": now_ms(),
-            "kill_attempts": 0,
-            "delete_requested": False,
-            "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
-        }
+        values, event = new = _new_job(cluster, spec, user, queue, audit)
         if self._group is not None:
-            return _job(self._group.insert((values, event)))
+            return _job(self._group.insert(new))
         with self._write() as conn:
             row = conn.execute(sql.INSERT, values).one()
             if event is not None:
                 conn.execute(sql.INSERT_AUDIT, event)
             return _job(row)
+
+    async def insert_job_async(self, cluster: Cluster, spec: JobSpec, user: str, queue: str,
+                               audit: Mapping[str, Any] | None = None) -> Job:
+        """:meth:`insert_job` for an event loop, which stays free while the row commits."""
+        if self._group is None:
+            return await asyncio.to_thread(self.insert_job, cluster, spec, user, queue, audit)
+        new = _new_job(cluster, spec, user, queue, audit)
+        row = await asyncio.wait_for(asyncio.wrap_future(self._group.submit(new)), 60.0)
+        return _job(row)
 
     def _change(self, stmt: Executable, **params: Any) -> Job | None:
         with self._write() as conn:
