@@ -104,9 +104,11 @@ def test_a_job_whose_process_is_gone_is_failed_with_the_reason(
     with server.client() as c:
         job_id = server.submit(c, spark("vanishes", "sleep=60"))
         server.wait_state(c, job_id, "RUNNING")
+    run_dir = server.data_dir / "runs" / job_id
+    # RUNNING is recorded once the shim is spawned; it writes pid.json a moment later.
+    wait_for(lambda: (run_dir / "pid.json").exists(), message="the shim's pid record")
     crash(server)
     # The host "rebooted": the job and its shim are gone without a trace.
-    run_dir = server.data_dir / "runs" / job_id
     record = json.loads((run_dir / "pid.json").read_text())
     os.kill(record["shim_pid"], signal.SIGKILL)
     os.killpg(record["pgid"], signal.SIGKILL)
