@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -14,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy.engine import make_url
 
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_ADMIN = os.environ.get("MRSJOBS_BENCH_POSTGRES_URL",
+                                "postgresql://postgres@127.0.0.1:5432/postgres")
 DAY_MS = 24 * 3600 * 1000
 # What a loaded job looks like: mostly history, a few queued and running.
 STATES = (("FINISHED", "SUCCEEDED", 80), ("FAILED", "FAILED", 8), ("KILLED", "KILLED", 5),
@@ -29,10 +32,13 @@ COLUMNS = ("id", "project_id", "cluster_id", "name", "type", "user_name", "queue
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
     name = f"mrsjobs_b_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+    server = make_url(POSTGRES_ADMIN)
+    admin_url = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield server.set(drivername="postgresql+psycopg", database=name).render_as_string(
+            hide_password=False)
     finally:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -98,3 +104,15 @@ def load(url: str, project_id: str, cluster_id: str, layout: Layout) -> None:
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'mrsjobs.db'}"
+
+
+@contextlib.contextmanager
+def database_url(backend: str, data_dir: Path) -> Iterator[str]:
+    """The store URL of a benchmark run: a file in ``data_dir``, or a new PostgreSQL
+    database dropped afterwards."""
+    if backend == "sqlite":
+        data_dir.mkdir(parents=True, exist_ok=True)
+        yield sqlite_url(data_dir)
+    else:
+        with postgres_database() as url:
+            yield url

@@ -24,15 +24,11 @@ import json
 import os
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
 from _harness import (
     Bench,
@@ -49,10 +45,9 @@ from _harness import (
     write_script,
 )
 from _harness import bench_workspace as workspace
+from _load import postgres_database
 
 TARGET_P99_MS = 500.0
-POSTGRES = os.environ.get("MRSJOBS_BENCH_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 JOB_SH = """#!/bin/bash
 # Stands in for spark-submit: "tag=X" is appended to $LAUNCHES as the job starts,
@@ -64,20 +59,6 @@ for arg in "$@"; do
   esac
 done
 """
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"mrsjobs_b_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run_jobs(bench: Bench, servers: list[Server], url: str, count: int) -> dict[str, Any]:
@@ -164,7 +145,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2000)
     args = p.parse_args()
     load0 = os.getloadavg()
-    with workspace("instances", args) as bench, fresh_database() as url:
+    with workspace("instances", args) as bench, postgres_database() as url:
         script = write_script(bench.root / "job.sh", JOB_SH)
         os.environ["LAUNCHES"] = str(bench.root / "launches")
         settings = {"database_url": url, "spark_submit": str(script), "max_running": "20",

@@ -20,18 +20,16 @@ does not change with the page.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func, select
 
 from _harness import Bench, Server, emit, log, parser, r2, ratio, run_context, summary
 from _harness import bench_workspace as workspace
-from _load import DAY_MS, Layout, load, postgres_database, sqlite_url
+from _load import DAY_MS, Layout, database_url, load
 from mrsjobs.bootstrap import ensure_defaults, open_store
 from mrsjobs.service import list_query
 from mrsjobs.settings import Settings
@@ -73,20 +71,10 @@ def exact_count(store: Store, project_id: str, cluster_id: str,
         return int(conn.execute(stmt).scalar_one())
 
 
-@contextlib.contextmanager
-def backend_url(backend: str, server: Server) -> Iterator[str]:
-    if backend == "sqlite":
-        server.data_dir.mkdir(parents=True, exist_ok=True)
-        yield sqlite_url(server.data_dir)
-    else:
-        with postgres_database() as url:
-            yield url
-
-
 def measure(bench: Bench, backend: str, args: Any) -> dict[str, Any]:
     server = Server(bench.root, backend, {"MRSJOBS_MAX_RUNNING": "0"})
     bench.servers.append(server)
-    with backend_url(backend, server) as url:
+    with database_url(backend, server.data_dir) as url:
         if backend != "sqlite":
             server.overrides = {**server.overrides, "MRSJOBS_DATABASE_URL": url}
         settings = Settings(data_dir=server.data_dir, database_url=url)

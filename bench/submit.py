@@ -26,7 +26,6 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -34,7 +33,7 @@ from sqlalchemy import select
 
 from _harness import Bench, Server, emit, log, parser, r2, ratio, run_context, summary
 from _harness import bench_workspace as workspace
-from _load import COLUMNS, postgres_database, sqlite_url
+from _load import COLUMNS, database_url
 from mrsjobs.store import Store
 from mrsjobs.store.tables import jobs
 
@@ -156,19 +155,10 @@ def baseline(url: str, project_id: str, cluster_id: str, threads: int,
             "latency_ms": summary(latencies)}
 
 
-@contextlib.contextmanager
-def backend_url(backend: str, server: Server) -> Iterator[str]:
-    if backend == "sqlite":
-        yield sqlite_url(server.data_dir)
-    else:
-        with postgres_database() as url:
-            yield url
-
-
 def measure(bench: Bench, backend: str, args: Any) -> dict[str, Any]:
     server = Server(bench.root, backend, {"MRSJOBS_MAX_RUNNING": "0"})
     bench.servers.append(server)
-    with backend_url(backend, server) as url:
+    with database_url(backend, server.data_dir) as url:
         if backend != "sqlite":
             server.overrides = {**server.overrides, "MRSJOBS_DATABASE_URL": url}
         server.start()

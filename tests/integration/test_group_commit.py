@@ -57,9 +57,8 @@ def values(store: Store, job_id: str) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "seq"} | {"id": job_id}
 
 
-def test_a_failed_batch_fails_each_caller(store: Store) -> None:
-    taken = values(store, "taken")
-    gate = threading.Event()
+def holding_first_batch(store: Store, gate: threading.Event) -> GroupCommit:
+    """A group commit whose first batch waits for ``gate``, so the next one queues."""
     first = True
 
     @contextmanager
@@ -67,11 +66,17 @@ def test_a_failed_batch_fails_each_caller(store: Store) -> None:
         nonlocal first
         if first:
             first = False
-            gate.wait(10)  # hold the first batch so the next one fills up
+            gate.wait(10)
         with store.engine.begin() as conn:
             yield conn
 
-    group = GroupCommit(begin, insert_many)
+    return GroupCommit(begin, insert_many)
+
+
+def test_a_failed_batch_fails_each_caller(store: Store) -> None:
+    taken = values(store, "taken")
+    gate = threading.Event()
+    group = holding_first_batch(store, gate)
     try:
         with ThreadPoolExecutor(8) as pool:
             blocker = pool.submit(group.insert, (taken, None))
@@ -95,18 +100,7 @@ def test_a_failed_batch_fails_each_caller(store: Store) -> None:
 
 def test_a_caller_that_gave_up_is_not_written_and_the_writer_goes_on(store: Store) -> None:
     gate = threading.Event()
-    first = True
-
-    @contextmanager
-    def begin() -> Iterator[Connection]:
-        nonlocal first
-        if first:
-            first = False
-            gate.wait(10)  # hold the first batch so the second one waits behind it
-        with store.engine.begin() as conn:
-            yield conn
-
-    group = GroupCommit(begin, insert_many)
+    group = holding_first_batch(store, gate)
     try:
         blocker = group.submit((values(store, "first"), None))
         wait_for(lambda: group.waiting() == 0, message="the first batch to start")

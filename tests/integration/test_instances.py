@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-
-import pytest
 
 from mrsjobs.bootstrap import ensure_defaults
 from mrsjobs.domain import JobResult, JobSpec, JobState, JobType
@@ -18,14 +15,6 @@ from mrsjobs.store.instances import Registry
 from mrsjobs.store.notify import KillListener
 from tests.conftest import wait_for
 from tests.databases import postgres_database
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    store.migrate()
-    yield store
-    store.close()
 
 
 def _cluster(store: Store) -> Cluster:

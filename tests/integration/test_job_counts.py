@@ -3,22 +3,11 @@ change a job goes through, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import func, select
 
 from mrsjobs.domain import JobResult, JobSpec, JobState, JobType, Outcome
 from mrsjobs.store import Cluster, JobQuery, Store
 from mrsjobs.store.tables import jobs
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    store.migrate()
-    yield store
-    store.close()
 
 
 def counted(store: Store, project: str, cluster: str | None,
