@@ -13,6 +13,7 @@ from rich.console import Console
 
 from .admin_cli import add_commands
 from .bootstrap import ensure_defaults, open_store
+from .engines.shim import read_log
 from .settings import Settings
 
 err = Console(stderr=True)
@@ -126,10 +127,11 @@ def cmd_kill(args: argparse.Namespace) -> int:
 def cmd_logs(args: argparse.Namespace) -> int:
     run_dir = _settings(args).runs_dir / args.job_id
     path = run_dir / ("stderr.log" if args.stderr else "stdout.log")
-    if not path.exists():
+    text = read_log(str(path))
+    if text is None:
         err.print(f"no log for job {args.job_id} in {run_dir}")
         return 1
-    sys.stdout.write(path.read_text(errors="replace"))
+    sys.stdout.write(text.decode(errors="replace"))
     return 0
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from mrsjobs import cli
 from mrsjobs.domain import ExitStatus
 from mrsjobs.engines.base import Handle, LaunchSpec
 from mrsjobs.engines.process import ProcessEngine
-from mrsjobs.engines.shim import CappedLog
+from mrsjobs.engines.shim import CappedLog, read_log, tail_parts
 from tests.conftest import FAKE_TOOL, kill_leftovers, processes_with, wait_for
 
 CAP = 1 << 20
@@ -91,7 +92,8 @@ def test_a_killed_chatty_job_dies_fast(tmp: Path) -> None:
         try:
             handle = await engine.launch(spec(tmp, "yes", "yes 'all work and no play'"))
             log = handle.run_dir / "stdout.log"
-            await asyncio.to_thread(wait_for, lambda: log.stat().st_size >= CAP, 20)
+            await asyncio.to_thread(wait_for, lambda: any(
+                k >= 1 for k, _ in tail_parts(str(log))), 20, message="output past the cap")
             t0 = time.monotonic()
             assert engine.signal(handle, force=False)
             status = await engine.wait(handle)
@@ -113,6 +115,74 @@ def test_capped_log_alone(tmp_path: Path) -> None:
     assert (tmp_path / "x.log").read_bytes() == (
         b"abcde\n[mrsjobs: 17 bytes of stdout dropped here; the first 5 and the last 5 "
         b"bytes are kept]\nvwxyz")
+
+
+def test_the_latest_output_is_on_disk_while_the_job_writes(tmp_path: Path) -> None:
+    path = tmp_path / "stdout.log"
+    log = CappedLog(str(path), "stdout", 10)  # head 5, tail 5
+    log.write(b"abcdefg")
+    assert read_log(str(path)) == b"abcdefg"  # under the cap: all of it
+    log.write(b"hijkl")
+    assert read_log(str(path)) == b"abcdefghijkl"
+    log.write(b"mnopqrstu")
+    # Parts 0 (fghij) and 1 (klmno) are gone; parts 2 (pqrst) and 3 (u) hold the tail.
+    running = (b"abcde\n[mrsjobs: 10 bytes of stdout dropped here so far; the job is "
+               b"still writing]\npqrstu")
+    assert read_log(str(path)) == running
+    assert sum(f.stat().st_size for f in tmp_path.iterdir()) <= 5 + 2 * 5
+    log.close()
+    assert read_log(str(path)) == (
+        b"abcde\n[mrsjobs: 11 bytes of stdout dropped here; the first 5 and the last 5 "
+        b"bytes are kept]\nqrstu")
+
+
+def test_a_finished_log_leaves_no_parts(tmp_path: Path) -> None:
+    for size in (3, 7, 10, 11, 37):
+        path = tmp_path / f"x{size}.log"
+        log = CappedLog(str(path), "stderr", 10)
+        data = bytes(range(97, 97 + size))
+        for i in range(0, size, 4):
+            log.write(data[i:i + 4])
+        log.close()
+        assert [p.name for p in tmp_path.iterdir() if ".part" in p.name] == []
+        out = path.read_bytes()
+        assert read_log(str(path)) == out
+        if size <= 10:
+            assert out == data
+        else:
+            assert out.startswith(data[:5]) and out.endswith(data[-5:])
+            assert f"{size - 10} bytes of stderr dropped".encode() in out
+
+
+def test_logs_command_shows_a_running_job_s_latest_lines(
+        tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async def scenario() -> str:
+        engine = ProcessEngine(max_log_bytes=CAP)
+        runs = tmp / "runs"
+        runs.mkdir()
+        try:
+            run_dir = runs / "live"
+            run_dir.mkdir()
+            handle = await engine.launch(LaunchSpec(
+                "live", ("bash", "-c", "seq -f 'line %07g' 0 299999; echo LATEST; sleep 60"),
+                run_dir, run_dir, dict(os.environ)))
+
+            def shows_latest() -> bool:
+                assert cli.main(["logs", "--data-dir", str(tmp), "live"]) == 0
+                return capsys.readouterr().out.endswith("LATEST\n")
+
+            await asyncio.to_thread(wait_for, shows_latest, 20)
+            assert engine.signal(handle, force=False)
+            await engine.wait(handle)
+            assert cli.main(["logs", "--data-dir", str(tmp), "live"]) == 0
+            return capsys.readouterr().out
+        finally:
+            await engine.close()
+
+    out = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert out.startswith("line 0000000\n") and out.endswith("line 0299999\nLATEST\n")
+    assert MARKER.search(out.encode())
+    assert len(out) < CAP + 200
 
 
 def test_the_whole_tree_dies_though_an_orphan_holds_the_pipe(tmp: Path) -> None:

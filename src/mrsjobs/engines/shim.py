@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import io
 import json
 import os
 import signal
@@ -35,7 +36,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,63 +113,162 @@ def take_claim(run_dir: str, nonce: str, who: str) -> bool:
     return True
 
 
-class CappedLog:
-    """One stream's log file, bounded: the first ``cap // 2`` bytes and the last
-    ``cap - cap // 2``, with one marker line in between saying how much was dropped.
+def tail_parts(path: str) -> list[tuple[int, str]]:
+    """The tail part files of the log at ``path`` (``<path>.part<k>``), oldest first."""
+    folder, base = os.path.split(path)
+    prefix = base + ".part"
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    parts = [(int(n[len(prefix):]), os.path.join(folder, n)) for n in names
+             if n.startswith(prefix) and n[len(prefix):].isdigit()]
+    return sorted(parts)
 
-    Bytes go to the file as they come until the cap; past it, the tail is kept in
-    memory (a ring of read chunks) and the file is finished on :meth:`close`. Write
-    errors (a full disk) are remembered, never raised: the pipe must keep draining.
+
+def dropped_marker(name: str, dropped: int, head: int, tail: int, ends_line: bool) -> bytes:
+    return ((b"" if ends_line else b"\n")
+            + (f"[mrsjobs: {dropped} bytes of {name} dropped here; the first {head} and "
+               f"the last {tail} bytes are kept]\n").encode())
+
+
+class CappedLog:
+    """One stream's log, bounded by ``cap``: its first ``cap // 2`` bytes, one marker
+    line saying how much was dropped, and its last ``cap - cap // 2`` bytes.
+
+    The head goes to the log file itself. The rest goes to part files of the tail's
+    size, ``<log>.part0``, ``.part1``, ...: when one is full the next is started and
+    the one before it removed, so the last ``tail`` bytes are always on disk (to read
+    while the job runs, and kept if the shim dies) and the shim holds no output in
+    memory. Disk use stays below ``head + 2 * tail``. :meth:`close` finishes the log
+    as head, marker, tail. Write errors (a full disk) are remembered, never raised:
+    the pipe must keep draining.
     """
 
     def __init__(self, path: str, name: str, cap: int) -> None:
+        self.path = path
         self.name = name
-        self.file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
-        self.base = self.file.tell()
-        self.cap = cap
         self.head = cap // 2
         self.tail = cap - self.head
         self.total = 0
-        self.ring: deque[bytes] = deque()
-        self.ring_bytes = 0
         self.head_ends_line = True
         self.failed = False
+        # A relaunch appends to what an earlier attempt wrote; its parts, if any,
+        # were never finished, and would read as this attempt's tail.
+        for _, stale in tail_parts(path):
+            with contextlib.suppress(OSError):
+                os.remove(stale)
+        self.file = self._open(path, "ab")
+        self.part = -1
+        self.part_bytes = self.tail  # full: the first byte past the head opens part 0
 
     def write(self, data: bytes) -> None:
         before, self.total = self.total, self.total + len(data)
-        if before < self.cap:
-            self._file_write(data[:self.cap - before])
-        if before < self.head <= self.total:
-            self.head_ends_line = data[self.head - before - 1:self.head - before] == b"\n"
-        past_head = data[max(0, self.head - before):]
-        if past_head:
-            self.ring.append(past_head)
-            self.ring_bytes += len(past_head)
-            while len(self.ring) > 1 and self.ring_bytes - len(self.ring[0]) >= self.tail:
-                self.ring_bytes -= len(self.ring.popleft())
+        if before < self.head:
+            self._file_write(data[:self.head - before])
+            if self.total >= self.head:
+                self.head_ends_line = data[self.head - before - 1:self.head - before] == b"\n"
+            data = data[self.head - before:]
+        while data:
+            if self.part_bytes == self.tail:
+                self._next_part()
+            room = self.tail - self.part_bytes
+            self._file_write(data[:room])
+            self.part_bytes += min(room, len(data))
+            data = data[room:]
 
     def close(self) -> None:
-        if self.total > self.cap and not self.failed:
-            dropped = self.total - self.head - self.tail
-            tail = b"".join(self.ring)[-self.tail:]
-            marker = (f"[mrsjobs: {dropped} bytes of {self.name} dropped here; the first "
-                      f"{self.head} and the last {self.tail} bytes are kept]\n").encode()
+        self._close_file()
+        if self.part < 0:
+            return
+        older = "" if self.part == 0 else self._part_path(self.part - 1)
+        newest = self._part_path(self.part)
+        if not self.failed:
             try:
-                self.file.truncate(self.base + self.head)
+                tail = self._read(older)[self.part_bytes:] + self._read(newest)
+                dropped = self.total - self.head - len(tail)
+                marker = (b"" if dropped == 0 else dropped_marker(
+                    self.name, dropped, self.head, self.tail, self.head_ends_line))
+                with open(self.path, "ab") as f:
+                    f.write(marker + tail)
             except OSError:
                 self.failed = True
-            else:
-                self._file_write((b"" if self.head_ends_line else b"\n") + marker + tail)
-        self.ring.clear()
-        self.file.close()
+        # A log that could not be finished keeps its parts: read_log still shows them.
+        if not self.failed:
+            for path in (older, newest):
+                with contextlib.suppress(OSError):
+                    if path:
+                        os.remove(path)
+
+    def _next_part(self) -> None:
+        if self.part >= 1:
+            with contextlib.suppress(OSError):
+                os.remove(self._part_path(self.part - 1))
+        self._close_file()
+        self.part += 1
+        self.part_bytes = 0
+        self.file = self._open(self._part_path(self.part), "wb")
+
+    def _part_path(self, k: int) -> str:
+        return f"{self.path}.part{k}"
+
+    def _open(self, path: str, mode: str) -> io.FileIO | None:
+        try:
+            return io.FileIO(path, mode)
+        except OSError:
+            self.failed = True
+            return None
+
+    def _close_file(self) -> None:
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+
+    def _read(self, path: str) -> bytes:
+        if not path:
+            return b""
+        with open(path, "rb") as f:
+            return f.read()
 
     def _file_write(self, data: bytes) -> None:
-        if self.failed:
+        if self.failed or self.file is None:
             return
         try:
             self.file.write(data)
         except OSError:
             self.failed = True
+
+
+def read_log(path: str) -> bytes | None:
+    """A job log as it stands: finished, or head and tail parts while the job runs
+    (or if its shim died). None if there is none."""
+    parts = tail_parts(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read()
+    except FileNotFoundError:
+        if not parts:
+            return None
+        head = b""
+    tail = b""
+    full = 0
+    for _, part in parts:
+        try:
+            with open(part, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:  # the shim moved on to a newer part meanwhile
+            continue
+        full = full or len(data)
+        tail += data
+    first = parts[0][0] if parts else 0
+    if first == 0:
+        return head + tail
+    # Parts 0 .. first-1 were full (the oldest one left is too) and are gone.
+    name = os.path.basename(path).split(".")[0]
+    return head + (b"" if head.endswith(b"\n") else b"\n") + (
+        f"[mrsjobs: {first * full} bytes of {name} dropped here so far; the job is "
+        f"still writing]\n").encode() + tail
 
 
 def pump(fd: int, log: CappedLog) -> None:
