@@ -61,7 +61,8 @@ RUNNABLE = frozenset({JobType.MAP_REDUCE, JobType.SPARK_SUBMIT, JobType.SPARK_SQ
 class LocalCluster:
     """How the embedded clusters run each job type on this host.
 
-    Each cluster has a Hive metastore of its own (tables persist across its jobs).
+    Each cluster has a Hive metastore of its own (tables persist across its jobs),
+    kept in ``Settings.cluster_dir``: instances that share that directory share it.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -76,7 +77,7 @@ class LocalCluster:
     def metastore(self, cluster_id: str) -> Metastore:
         with self._lock:
             if cluster_id not in self._metastores:
-                home = self.settings.clusters_dir / cluster_id / "metastore"
+                home = self.settings.cluster_dir(cluster_id) / "metastore"
                 self._metastores[cluster_id] = Metastore(MetastoreConfig(
                     home=home.resolve(), java=self.settings.java,
                     spark_home=self.settings.spark_dir))

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # SQL jobs share a per-cluster Hive metastore daemon; off, each uses Spark's own
     # catalog (tests and benchmarks that stand a trivial program in for spark-sql).
     hive_metastore: bool = True
+    # Each cluster's metastore and warehouse (default: in the data directory). Instances
+    # on one host that share a database share this too, so their SQL jobs see the
+    # same tables.
+    clusters_dir: Path | None = None
 
     # Several instances may share one PostgreSQL database: each needs its own id (by
     # default one kept in its data directory) and heartbeats; a silent one's jobs are
@@ -66,11 +70,11 @@ class Settings(BaseSettings):
     kill_confirm_s: float = 10.0
     poll_interval_s: float = 1.0
 
-    # Finished jobs (records, logs, run directories) are purged this long after they
-    # ended; 0 keeps them for ever. The purger looks every ``retention_interval_s``.
     # Concurrent submits are inserted together, one transaction for all that wait.
     group_commit: bool = True
 
+    # Finished jobs (records, logs, run directories) are purged this long after they
+    # ended; 0 keeps them for ever. The purger looks every ``retention_interval_s``.
     retention_s: float = 7 * 24 * 3600.0
     retention_interval_s: float = 60.0
     retention_batch: int = 1000
@@ -105,6 +109,5 @@ class Settings(BaseSettings):
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
 
-    @property
-    def clusters_dir(self) -> Path:
-        return self.data_dir / "clusters"
+    def cluster_dir(self, cluster_id: str) -> Path:
+        return (self.clusters_dir or self.data_dir / "clusters") / cluster_id

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mrsjobs.metastore import Metastore, MetastoreConfig
 from mrsjobs.store import Store
-from tests.conftest import Server, processes_with, wait_for
+from tests.conftest import Server, kill_leftovers, processes_with, wait_for
 from tests.databases import postgres_database
 from tests.e2e.test_recovery import crash, launches, restartable, spark
 
@@ -86,3 +87,43 @@ def test_the_jobs_of_a_dead_instance_are_adopted(pair: tuple[Server, Server, Sto
     assert finished["job_result"] == "FAILED" and store.job(ends).exit_code == 5
     assert killed["job_result"] == "KILLED"
     assert processes_with(str(victim.data_dir / "runs")) == []
+
+
+@pytest.mark.spark
+@pytest.mark.timeout(600)
+def test_sql_jobs_of_two_instances_share_the_clusters_tables(
+        server_factory: Callable[..., Server], tmp_path: Path, spark_home: Path) -> None:
+    clusters = tmp_path / "clusters"
+    with postgres_database() as url:
+        shared = {"database_url": url, "clusters_dir": str(clusters), "kill_grace_s": "10"}
+        try:
+            first = server_factory(**shared)
+            second = server_factory(**shared)
+            second.stop()  # only the first runs the first job
+            with first.client() as a:
+                create = first.submit(a, {
+                    "job_type": "SparkSql", "job_name": "create",
+                    "arguments": ["CREATE TABLE shared_words (w STRING, n INT);"
+                                  "INSERT INTO shared_words VALUES ('a', 1), ('b', 2);"]})
+                assert first.wait_state(a, create, "FINISHED", timeout=300)[
+                    "job_result"] == "SUCCEEDED", first.log.read_text()[-3000:]
+            metastore = Metastore(MetastoreConfig(
+                home=clusters / first.cluster_id / "metastore", spark_home=spark_home))
+            assert metastore.pid() is not None
+            # Nothing runs anywhere: the first instance stops the metastore on its way out.
+            first.stop()
+            assert metastore.pid() is None
+            second.start()
+            with second.client() as b:
+                read = second.submit(b, {
+                    "job_type": "HiveSql", "job_name": "read",
+                    "arguments": ["SELECT concat('rows=', count(*)) FROM shared_words"]})
+                job = second.wait_state(b, read, "FINISHED", timeout=300)
+            log = (second.data_dir / "runs" / read / "stdout.log").read_text(errors="replace")
+            assert job["job_result"] == "SUCCEEDED", log
+            assert "rows=2" in log
+            store = Store(url)
+            assert store.job(read).owner == instance_of(second)
+            store.close()
+        finally:
+            kill_leftovers(str(clusters))

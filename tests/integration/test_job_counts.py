@@ -80,3 +80,21 @@ def test_a_filtered_total_is_independent_of_paging(store: Store) -> None:
         assert len(rows) == max(0, min(10, 25 - (page - 1) * 10))
         total, _ = store.list_jobs(JobQuery("p", "c", job_name="n0", limit=10, page=page))
         assert total == 13
+
+
+def test_busy_clusters_are_those_running_a_job_of_any_instance(store: Store) -> None:
+    store.ensure_project("p1", "one")
+    store.ensure_project("p2", "two")
+    clusters = [store.add_cluster("p1", "a", (), "c1"), store.add_cluster("p1", "b", (), "c2"),
+                store.add_cluster("p2", "a", (), "c3")]
+    spec = JobSpec("busy", JobType.SPARK_SQL, ("SELECT 1",))
+    for c in clusters:
+        store.insert_job(c, spec, "u", "q")
+    assert store.busy_clusters() == set()  # queued is not busy
+    (mine,) = store.claim("c1", 1, "instance-a")
+    (theirs,) = store.claim("c3", 1, "instance-b")
+    assert store.busy_clusters() == {"c1", "c3"}
+    store.finish(mine.id, Outcome(JobState.FINISHED, JobResult.SUCCEEDED, None))
+    assert store.busy_clusters() == {"c3"}
+    store.finish(theirs.id, Outcome(JobState.KILLED, JobResult.KILLED, "killed"))
+    assert store.busy_clusters() == set()

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..bootstrap import ensure_defaults, instance_id, open_accounts, open_store
-from ..domain import JobState
 from ..engines.process import ProcessEngine
 from ..launchers import RUNNABLE, LocalCluster
 from ..retention import Purger, RetentionConfig
@@ -114,9 +113,8 @@ def create_app(settings: Settings) -> FastAPI:
                 if helper is not None:
                     helper.stop()
             supervisor.stop()
-            busy = {j.cluster_id for j in store.owned_jobs(supervisor.config.owner)
-                    if j.state is JobState.RUNNING}
-            cluster.stop_metastores(keep=busy)
+            # A metastore may serve another instance's jobs (a shared clusters_dir).
+            cluster.stop_metastores(keep=store.busy_clusters())
             store.close()
 
     app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url=None, docs_url=None,

@@ -22,3 +22,9 @@ def counted_total(project_id: str, cluster_id: str | None,
     if states is not None:
         stmt = stmt.where(job_counts.c.state.in_(sorted(s.value for s in states)))
     return stmt
+
+
+def clusters_with(state: JobState) -> Select[Any]:
+    """The clusters (of any project) that have at least one job in ``state``."""
+    return (select(job_counts.c.cluster_id).where(job_counts.c.state == state.value)
+            .group_by(job_counts.c.cluster_id).having(func.sum(job_counts.c.n) > 0))

@@ -46,7 +46,7 @@ from ..domain import (
 from ..errors import ClusterNotFound, JobNotFound
 from . import retention
 from . import statements as sql
-from .counts import counted_total
+from .counts import clusters_with, counted_total
 from .group_commit import GroupCommit
 from .tables import audit_events, clusters, jobs, projects
 
@@ -360,6 +360,11 @@ class Store:
         page = [_job(r) for r in rows[:limit]]
         next_id = page[-1].id if len(rows) > limit else None
         return page, prev_id, next_id
+
+    def busy_clusters(self) -> set[str]:
+        """The clusters with a RUNNING job, whichever instance runs it."""
+        with self.engine.connect() as conn:
+            return set(conn.scalars(clusters_with(JobState.RUNNING)))
 
     def owned_jobs(self, owner: str) -> list[Job]:
         """The RUNNING jobs a supervisor instance owns."""
