@@ -109,10 +109,13 @@ class Accounts:
         self.store.add_access_key(ak, user, self.box.seal(sk), description)
         return ak, sk
 
-    def issue_token(self, user: User, method: str) -> tuple[str, int, int]:
+    def issue_token(self, user: User, method: str,
+                    not_after_ms: int | None = None) -> tuple[str, int, int]:
         """A new token of ``user``: (token, issued ms, expires ms)."""
         token = new_token()
         expires_ms = int((self.clock() + self.token_ttl_s) * 1000)
+        if not_after_ms is not None:
+            expires_ms = min(expires_ms, not_after_ms)
         issued_ms = self.store.add_token(hash_token(token), user, method, expires_ms)
         return token, issued_ms, expires_ms
 
@@ -153,6 +156,24 @@ class Accounts:
             raise _fail("the user has no role on the project in the scope")
         token, issued_ms, expires_ms = self.issue_token(user, "password")
         return IssuedToken(token, user, candidates[user.project_id], issued_ms, expires_ms)
+
+    def token_login(self, *, token: str, project_id: str | None = None,
+                    project_name: str | None = None) -> IssuedToken:
+        """A new token for the holder of a valid one (Keystone's ``token`` method, as
+        keystoneauth1's ``Token`` plugin sends it): the same user and project, and no
+        later expiry, so a stolen token cannot be renewed for ever."""
+        record = self._valid_token(token, "token")
+        user = self.store.user(record.user_id) if record.user_id else None
+        if user is None:
+            raise _fail("the token belongs to no user that can sign in")
+        if (project_id or project_name) and user.project_id not in {
+                p.id for p in self._scope(project_id, project_name)}:
+            raise _fail("the user has no role on the project in the scope")
+        project = self.store.project(user.project_id)
+        if project is None:
+            raise _fail("the token is not valid")
+        new, issued_ms, expires_ms = self.issue_token(user, "token", record.expires_ms)
+        return IssuedToken(new, user, project, issued_ms, expires_ms)
 
     # -- tokens ---------------------------------------------------------------------
 

@@ -110,6 +110,38 @@ def test_token_issue_shape_validate_and_revoke(fast_server: Server) -> None:
         assert c.get(server.jobs_path).status_code == 202
 
 
+def test_keystoneauth1_token_plugin_renews_a_token_no_later(fast_server: Server) -> None:
+    server = fast_server
+    with_user(server)
+    first = login(server, "bob")
+    original, expires = first.headers["X-Subject-Token"], first.json()["token"]["expires_at"]
+    auth = v3.Token(auth_url=server.endpoint + "/v3", token=original,
+                    project_id=server.project_id)
+    with requests.Session() as http:
+        sess = ks_session.Session(auth=auth, session=http)
+        renewed = sess.get_token()
+        assert renewed and renewed != original
+        assert sess.get(server.endpoint + server.jobs_path).status_code == 202
+        body = auth.get_access(sess)
+    assert body.user_id and body.username == "bob" and body.project_id == server.project_id
+    assert body.role_names == ["member"]
+    # The renewed token may not outlive the one it came from.
+    assert body.expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ") <= expires
+
+    url = server.endpoint + "/v3/auth/tokens"
+    by_token: dict[str, Any] = {"identity": {"methods": ["token"], "token": {"id": original}}}
+    other = json.loads(server.cli("project", "create", "other", "--json"))["project_id"]
+    foreign = httpx.post(url, json={"auth": {**by_token, "scope": {"project": {"id": other}}}})
+    assert foreign.status_code == 401 and "no role on the project" in foreign.text
+    assert httpx.delete(url, headers={"X-Auth-Token": original,
+                                      "X-Subject-Token": original}).status_code == 204
+    revoked = httpx.post(url, json={"auth": by_token})
+    assert_error(revoked, 401, "12000001", "token revoked")
+    assert original not in revoked.text
+    nothing = httpx.post(url, json={"auth": {"identity": {"methods": ["token"]}}})
+    assert nothing.status_code == 401 and "password or the token method" in nothing.text
+
+
 def test_password_login_failures(fast_server: Server) -> None:
     server = fast_server
     with_user(server)

@@ -1,5 +1,5 @@
 """The Keystone v3 routes a client needs to get a token: version discovery, and
-issue, validate and revoke under ``/v3/auth/tokens``."""
+issue (password or token method), validate and revoke under ``/v3/auth/tokens``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SecretStr
 
+from ..accounts import IssuedToken
 from ..errors import AuthenticationFailed
 from ..store.identity import Project, User
 from ..validation import parse_model
@@ -43,9 +44,14 @@ class _Password(BaseModel):
     user: _User
 
 
+class _Token(BaseModel):
+    id: SecretStr
+
+
 class _Identity(BaseModel):
     methods: list[str]
     password: _Password | None = None
+    token: _Token | None = None
 
 
 class _Project(BaseModel):
@@ -123,23 +129,35 @@ def version(request: Request) -> JSONResponse:
 @identity.post(TOKENS, status_code=201)
 def issue(request: Request, body: JsonBody) -> JSONResponse:
     auth = parse_model(AuthRequest, body).auth
-    if "password" not in auth.identity.methods or auth.identity.password is None:
-        raise AuthenticationFailed("Invalid authentication: only the password method "
-                                   "is supported.")
-    user = auth.identity.password.user
-    if not user.id and not user.name:
-        raise AuthenticationFailed("Invalid authentication: give the user's id or name.")
-    _check_domain(user.domain)
     project = auth.scope.project if auth.scope else None
     if project is not None:
         _check_domain(project.domain)
-    issued = accounts(request).password_login(
+    methods = auth.identity.methods
+    if "password" in methods and auth.identity.password is not None:
+        method, issued = "password", _password_login(request, auth.identity.password, project)
+    elif "token" in methods and auth.identity.token is not None:
+        method, issued = "token", accounts(request).token_login(
+            token=auth.identity.token.id.get_secret_value(),
+            project_id=project.id if project else None,
+            project_name=project.name if project else None)
+    else:
+        raise AuthenticationFailed("Invalid authentication: give the password or the "
+                                   "token method with its credentials.")
+    body = token_body(request, issued.user, issued.project, method, issued.issued_ms,
+                      issued.expires_ms)
+    return JSONResponse(body, status_code=201, headers={"X-Subject-Token": issued.token})
+
+
+def _password_login(request: Request, password: _Password,
+                    project: _Project | None) -> IssuedToken:
+    user = password.user
+    if not user.id and not user.name:
+        raise AuthenticationFailed("Invalid authentication: give the user's id or name.")
+    _check_domain(user.domain)
+    return accounts(request).password_login(
         password=user.password.get_secret_value(), user_id=user.id, user_name=user.name,
         project_id=project.id if project else None,
         project_name=project.name if project else None)
-    body = token_body(request, issued.user, issued.project, "password", issued.issued_ms,
-                      issued.expires_ms)
-    return JSONResponse(body, status_code=201, headers={"X-Subject-Token": issued.token})
 
 
 def _subject(request: Request) -> tuple[str, dict[str, Any]]:
