@@ -15,11 +15,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
-#: Inserts what the callers handed over in one transaction and returns one row per
-#: item, in the same order.
-InsertMany = Callable[[Connection, Sequence[Any]], Sequence[Row[Any]]]
+#: Inserts what the callers handed over, in the transaction it is given.
+InsertMany = Callable[[Connection, Sequence[Any]], None]
 
 
 class GroupCommitClosed(RuntimeError):
@@ -34,18 +33,18 @@ class GroupCommit:
         self._insert_many = insert_many
         self._max_batch = max_batch
         self._cond = threading.Condition()
-        self._pending: list[tuple[Any, Future[Row[Any]]]] = []
+        self._pending: list[tuple[Any, Future[None]]] = []
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def insert(self, values: Any, timeout: float | None = 60.0) -> Row[Any]:
+    def insert(self, values: Any, timeout: float | None = 60.0) -> None:
         """Insert one item; returns once it is committed, raises if its batch failed."""
-        return self.submit(values).result(timeout)
+        self.submit(values).result(timeout)
 
-    def submit(self, values: Any) -> Future[Row[Any]]:
+    def submit(self, values: Any) -> Future[None]:
         """Queue one item; the future resolves once it is committed (or its batch failed)."""
-        fut: Future[Row[Any]] = Future()
+        fut: Future[None] = Future()
         with self._cond:
             if self._closed:
                 raise GroupCommitClosed("the store is closed")
@@ -65,7 +64,7 @@ class GroupCommit:
             self._cond.notify()
         self._thread.join(60)
 
-    def _take(self) -> list[tuple[Any, Future[Row[Any]]]] | None:
+    def _take(self) -> list[tuple[Any, Future[None]]] | None:
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait()
@@ -84,13 +83,11 @@ class GroupCommit:
                 continue
             try:
                 with self._begin() as conn:
-                    rows = self._insert_many(conn, [values for values, _ in batch])
-                if len(rows) != len(batch):
-                    raise RuntimeError(f"{len(rows)} rows came back for {len(batch)}")
+                    self._insert_many(conn, [values for values, _ in batch])
             except Exception as exc:
                 # Nothing of the batch is committed: every caller in it hears so.
                 for _, fut in batch:
                     fut.set_exception(exc)
                 continue
-            for (_, fut), row in zip(batch, rows, strict=True):
-                fut.set_result(row)
+            for _, fut in batch:
+                fut.set_result(None)

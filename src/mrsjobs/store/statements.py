@@ -35,7 +35,7 @@ GET_IN_PROJECT = select(jobs).where(_id, jobs.c.project_id == bindparam("p_proje
 OWNED = select(jobs).where(jobs.c.state == JobState.RUNNING, jobs.c.owner == bindparam("p_owner"))
 PENDING_KILLS = OWNED.where(jobs.c.kill_requested_ms.is_not(None))
 
-INSERT = insert(jobs).returning(jobs)
+INSERT = insert(jobs)
 INSERT_AUDIT = insert(audit_events)
 
 # The oldest queued jobs, picked once: as a plain ``IN (subquery)`` PostgreSQL may run

@@ -48,7 +48,7 @@ from . import retention
 from . import statements as sql
 from .counts import clusters_with, counted_total
 from .group_commit import GroupCommit
-from .tables import audit_events, clusters, jobs, projects
+from .tables import clusters, jobs, projects
 
 
 def now_ms() -> int:
@@ -116,7 +116,11 @@ def make_engine(url: str) -> Engine:
 
 
 def _job(row: Row[Any]) -> Job:
-    m = row._mapping
+    return _job_of(row._mapping)
+
+
+def _job_of(m: Mapping[Any, Any]) -> Job:
+    """A job from its column values (a row, or the values a new one is inserted with)."""
     return Job(
         id=m["id"],
         project_id=m["project_id"],
@@ -147,20 +151,18 @@ def _job(row: Row[Any]) -> Job:
     )
 
 
-_INSERT_MANY = insert(jobs).returning(jobs, sort_by_parameter_order=True)
-
 #: A job's column values, and the audit event of its submission (or None).
 NewJob = tuple[dict[str, Any], dict[str, Any] | None]
 
 
-def insert_many(conn: Connection, new: Sequence[NewJob]) -> Sequence[Row[Any]]:
-    """Insert jobs in one statement, and their audit events in the same transaction;
-    the new job rows come back in the order given."""
-    rows = conn.execute(_INSERT_MANY, [values for values, _ in new]).all()
+def insert_many(conn: Connection, new: Sequence[NewJob]) -> None:
+    """Insert jobs, and their audit events, in the caller's transaction. Nothing comes
+    back: a new job holds no value the database makes (so no RETURNING, and SQLite's
+    and psycopg's own executemany do the work)."""
+    conn.execute(sql.INSERT, [values for values, _ in new])
     events = [event for _, event in new if event is not None]
     if events:
-        conn.execute(insert(audit_events), events)
-    return rows
+        conn.execute(sql.INSERT_AUDIT, events)
 
 
 def _new_job(cluster: Cluster, spec: JobSpec, user: str, queue: str,
@@ -182,8 +184,19 @@ def _new_job(cluster: Cluster, spec: JobSpec, user: str, queue: str,
         "result": JobResult.UNDEFINED,
         "progress": 0.0,
         "submitted_ms": now_ms(),
+        "started_ms": None,
+        "finished_ms": None,
+        "kill_requested_ms": None,
+        "kill_requested_by": None,
+        "kill_signalled_ms": None,
         "kill_attempts": 0,
         "delete_requested": False,
+        "owner": None,
+        "run_root": None,
+        "launcher_id": None,
+        "app_id": None,
+        "exit_code": None,
+        "diagnostics": None,
         "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
     }
     return values, event
@@ -384,14 +397,13 @@ class Store:
         ``audit`` is the audit event of the submission without its job id: it is
         written in the same transaction, so neither exists without the other.
         """
-        values, event = new = _new_job(cluster, spec, user, queue, audit)
+        new = _new_job(cluster, spec, user, queue, audit)
         if self._group is not None:
-            return _job(self._group.insert(new))
-        with self._write() as conn:
-            row = conn.execute(sql.INSERT, values).one()
-            if event is not None:
-                conn.execute(sql.INSERT_AUDIT, event)
-            return _job(row)
+            self._group.insert(new)
+        else:
+            with self._write() as conn:
+                insert_many(conn, [new])
+        return _job_of(new[0])
 
     async def insert_job_async(self, cluster: Cluster, spec: JobSpec, user: str, queue: str,
                                audit: Mapping[str, Any] | None = None) -> Job:
@@ -399,8 +411,8 @@ class Store:
         if self._group is None:
             return await asyncio.to_thread(self.insert_job, cluster, spec, user, queue, audit)
         new = _new_job(cluster, spec, user, queue, audit)
-        row = await asyncio.wait_for(asyncio.wrap_future(self._group.submit(new)), 60.0)
-        return _job(row)
+        await asyncio.wait_for(asyncio.wrap_future(self._group.submit(new)), 60.0)
+        return _job_of(new[0])
 
     def _change(self, stmt: Executable, **params: Any) -> Job | None:
         with self._write() as conn:
