@@ -29,8 +29,8 @@ from .domain import (
 )
 from .engines.base import Engine, Handle, LaunchFailed, LaunchSpec
 from .errors import MrsError
+from .store import Store, now_ms
 from .store.instances import Registry
-from .store.store import Store, now_ms
 
 log = logging.getLogger(__name__)
 

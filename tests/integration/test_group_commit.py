@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from mrsjobs.domain import JobSpec, JobType
 from mrsjobs.store import JobQuery, Store
 from mrsjobs.store.group_commit import GroupCommit, GroupCommitClosed
-from mrsjobs.store.store import insert_many
+from mrsjobs.store.rows import insert_many
 from mrsjobs.store.tables import jobs
 from tests.conftest import wait_for
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..access import Identity
-from .store import Cluster, JobQuery, Store, now_ms
+from .rows import now_ms
+from .store import Cluster, JobQuery, Store
 
 __all__ = ["Cluster", "Identity", "JobQuery", "Store", "now_ms"]

@@ -19,8 +19,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Executable
 
 from ..domain import Job, JobResult, JobState
+from .rows import job_of_row, now_ms
 from .statements import may_become
-from .store import Store, _job, now_ms
+from .store import Store
 from .tables import instances, jobs
 
 
@@ -116,7 +117,7 @@ class Registry:
         """Make the running jobs of a silent instance on this host ours."""
         params = {"p_dead": dead.id, "p_me": self.me, "p_cutoff": now_ms() - timeout_ms}
         with self.store.transaction() as conn:
-            adopted = [_job(r) for r in conn.execute(_ADOPT, params)]
+            adopted = [job_of_row(r) for r in conn.execute(_ADOPT, params)]
             conn.execute(_FORGET, params)
         return adopted
 

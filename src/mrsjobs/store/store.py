@@ -4,10 +4,7 @@ from :data:`mrsjobs.domain.TRANSITIONS`; zero rows changed means "not allowed"."
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -48,11 +45,8 @@ from . import retention
 from . import statements as sql
 from .counts import clusters_with, counted_total
 from .group_commit import GroupCommit
+from .rows import insert_many, job_of, job_of_row, new_job, now_ms
 from .tables import clusters, jobs, projects
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,93 +107,6 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
-
-
-def _job(row: Row[Any]) -> Job:
-    return _job_of(row._mapping)
-
-
-def _job_of(m: Mapping[Any, Any]) -> Job:
-    """A job from its column values (a row, or the values a new one is inserted with)."""
-    return Job(
-        id=m["id"],
-        project_id=m["project_id"],
-        cluster_id=m["cluster_id"],
-        name=m["name"],
-        type=m["type"],
-        user=m["user_name"],
-        queue=m["queue"],
-        arguments=tuple(json.loads(m["arguments"])),
-        properties=json.loads(m["properties"]),
-        state=m["state"],
-        result=m["result"],
-        progress=m["progress"],
-        submitted_ms=m["submitted_ms"],
-        started_ms=m["started_ms"],
-        finished_ms=m["finished_ms"],
-        kill_requested_ms=m["kill_requested_ms"],
-        kill_requested_by=m["kill_requested_by"],
-        kill_signalled_ms=m["kill_signalled_ms"],
-        delete_requested=m["delete_requested"],
-        owner=m["owner"],
-        run_root=m["run_root"],
-        launcher_id=m["launcher_id"],
-        app_id=m["app_id"],
-        exit_code=m["exit_code"],
-        diagnostics=m["diagnostics"],
-        submission=json.loads(m["submission"]) if m["submission"] else {},
-    )
-
-
-#: A job's column values, and the audit event of its submission (or None).
-NewJob = tuple[dict[str, Any], dict[str, Any] | None]
-
-
-def insert_many(conn: Connection, new: Sequence[NewJob]) -> None:
-    """Insert jobs, and their audit events, in the caller's transaction. Nothing comes
-    back: a new job holds no value the database makes (so no RETURNING, and SQLite's
-    and psycopg's own executemany do the work)."""
-    conn.execute(sql.INSERT, [values for values, _ in new])
-    events = [event for _, event in new if event is not None]
-    if events:
-        conn.execute(sql.INSERT_AUDIT, events)
-
-
-def _new_job(cluster: Cluster, spec: JobSpec, user: str, queue: str,
-             audit: Mapping[str, Any] | None) -> NewJob:
-    """The row of a new, queued job, and its audit event."""
-    job_id = str(uuid.uuid4())
-    event = None if audit is None else {**audit, "job_id": job_id}
-    values: dict[str, Any] = {
-        "id": job_id,
-        "project_id": cluster.project_id,
-        "cluster_id": cluster.id,
-        "name": spec.name,
-        "type": spec.type,
-        "user_name": user,
-        "queue": queue,
-        "arguments": json.dumps(list(spec.arguments)),
-        "properties": json.dumps(dict(spec.properties)),
-        "state": JobState.ACCEPTED,
-        "result": JobResult.UNDEFINED,
-        "progress": 0.0,
-        "submitted_ms": now_ms(),
-        "started_ms": None,
-        "finished_ms": None,
-        "kill_requested_ms": None,
-        "kill_requested_by": None,
-        "kill_signalled_ms": None,
-        "kill_attempts": 0,
-        "delete_requested": False,
-        "owner": None,
-        "run_root": None,
-        "launcher_id": None,
-        "app_id": None,
-        "exit_code": None,
-        "diagnostics": None,
-        "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
-    }
-    return values, event
 
 
 class Store:
@@ -307,7 +214,7 @@ class Store:
             row = conn.execute(stmt, params).first()
         if row is None:
             raise JobNotFound()
-        return _job(row)
+        return job_of_row(row)
 
     def list_jobs(self, q: JobQuery) -> tuple[int, list[Job]]:
         """One page of matching jobs and the number of all matching jobs."""
@@ -341,7 +248,7 @@ class Store:
         with self.engine.connect() as conn:
             total = int(conn.execute(count).scalar_one())
             rows = conn.execute(page).all()
-        return total, [_job(r) for r in rows]
+        return total, [job_of_row(r) for r in rows]
 
     def page_after(self, project_id: str, *, limit: int, marker: str | None, sort: str,
                    descending: bool) -> tuple[list[Job], str | None, str | None]:
@@ -370,7 +277,7 @@ class Store:
                                        .offset(limit).limit(1)).scalar()
             rows = conn.execute(select(jobs).where(*after).order_by(*key).limit(limit + 1)
                                 ).all()
-        page = [_job(r) for r in rows[:limit]]
+        page = [job_of_row(r) for r in rows[:limit]]
         next_id = page[-1].id if len(rows) > limit else None
         return page, prev_id, next_id
 
@@ -382,11 +289,11 @@ class Store:
     def owned_jobs(self, owner: str) -> list[Job]:
         """The RUNNING jobs a supervisor instance owns."""
         with self.engine.connect() as conn:
-            return [_job(r) for r in conn.execute(sql.OWNED, {"p_owner": owner})]
+            return [job_of_row(r) for r in conn.execute(sql.OWNED, {"p_owner": owner})]
 
     def pending_kills(self, owner: str) -> list[Job]:
         with self.engine.connect() as conn:
-            return [_job(r) for r in conn.execute(sql.PENDING_KILLS, {"p_owner": owner})]
+            return [job_of_row(r) for r in conn.execute(sql.PENDING_KILLS, {"p_owner": owner})]
 
     # -- jobs: changes --------------------------------------------------------------
 
@@ -397,27 +304,27 @@ class Store:
         ``audit`` is the audit event of the submission without its job id: it is
         written in the same transaction, so neither exists without the other.
         """
-        new = _new_job(cluster, spec, user, queue, audit)
+        new = new_job(cluster.project_id, cluster.id, spec, user, queue, audit)
         if self._group is not None:
             self._group.insert(new)
         else:
             with self._write() as conn:
                 insert_many(conn, [new])
-        return _job_of(new[0])
+        return job_of(new[0])
 
     async def insert_job_async(self, cluster: Cluster, spec: JobSpec, user: str, queue: str,
                                audit: Mapping[str, Any] | None = None) -> Job:
         """:meth:`insert_job` for an event loop, which stays free while the row commits."""
         if self._group is None:
             return await asyncio.to_thread(self.insert_job, cluster, spec, user, queue, audit)
-        new = _new_job(cluster, spec, user, queue, audit)
+        new = new_job(cluster.project_id, cluster.id, spec, user, queue, audit)
         await asyncio.wait_for(asyncio.wrap_future(self._group.submit(new)), 60.0)
-        return _job_of(new[0])
+        return job_of(new[0])
 
     def _change(self, stmt: Executable, **params: Any) -> Job | None:
         with self._write() as conn:
             row = conn.execute(stmt, params).first()
-        return _job(row) if row else None
+        return job_of_row(row) if row else None
 
     def request_kill(self, job_id: str, by: str, *, project_id: str,
                      cluster_id: str) -> Job:
@@ -434,7 +341,7 @@ class Store:
                 if row is not None:
                     self._tell_owner(conn, row)
         if row is not None:
-            return _job(row)
+            return job_of_row(row)
         return self.job(job_id, project_id=project_id, cluster_id=cluster_id)
 
     def request_delete(self, job_ids: Sequence[str], by: str, *, project_id: str,
@@ -480,7 +387,7 @@ class Store:
         with self._write() as conn:
             rows = conn.execute(sql.CLAIM, {"p_cluster": cluster_id, "p_limit": limit,
                                             "p_owner": owner, "p_root": run_root}).all()
-        return sorted((_job(r) for r in rows), key=lambda j: j.submitted_ms)
+        return sorted((job_of_row(r) for r in rows), key=lambda j: j.submitted_ms)
 
     def release(self, job_id: str) -> Job | None:
         """Queue a claimed job again that was never handed to an engine."""

@@ -1,0 +1,106 @@
+"""Job rows: a :class:`~mrsjobs.domain.Job` from its column values, and the values
+(and submission audit event) of a new one, inserted in batches."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from ..domain import Job, JobResult, JobSpec, JobState
+from . import statements as sql
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def job_of_row(row: Row[Any]) -> Job:
+    return job_of(row._mapping)
+
+
+def job_of(m: Mapping[Any, Any]) -> Job:
+    """A job from its column values (a row, or the values a new one is inserted with)."""
+    return Job(
+        id=m["id"],
+        project_id=m["project_id"],
+        cluster_id=m["cluster_id"],
+        name=m["name"],
+        type=m["type"],
+        user=m["user_name"],
+        queue=m["queue"],
+        arguments=tuple(json.loads(m["arguments"])),
+        properties=json.loads(m["properties"]),
+        state=m["state"],
+        result=m["result"],
+        progress=m["progress"],
+        submitted_ms=m["submitted_ms"],
+        started_ms=m["started_ms"],
+        finished_ms=m["finished_ms"],
+        kill_requested_ms=m["kill_requested_ms"],
+        kill_requested_by=m["kill_requested_by"],
+        kill_signalled_ms=m["kill_signalled_ms"],
+        delete_requested=m["delete_requested"],
+        owner=m["owner"],
+        run_root=m["run_root"],
+        launcher_id=m["launcher_id"],
+        app_id=m["app_id"],
+        exit_code=m["exit_code"],
+        diagnostics=m["diagnostics"],
+        submission=json.loads(m["submission"]) if m["submission"] else {},
+    )
+
+
+#: A job's column values, and the audit event of its submission (or None).
+NewJob = tuple[dict[str, Any], dict[str, Any] | None]
+
+
+def insert_many(conn: Connection, new: Sequence[NewJob]) -> None:
+    """Insert jobs, and their audit events, in the caller's transaction. Nothing comes
+    back: a new job holds no value the database makes (so no RETURNING, and SQLite's
+    and psycopg's own executemany do the work)."""
+    conn.execute(sql.INSERT, [values for values, _ in new])
+    events = [event for _, event in new if event is not None]
+    if events:
+        conn.execute(sql.INSERT_AUDIT, events)
+
+
+def new_job(project_id: str, cluster_id: str, spec: JobSpec, user: str, queue: str,
+             audit: Mapping[str, Any] | None) -> NewJob:
+    """The row of a new, queued job, and its audit event."""
+    job_id = str(uuid.uuid4())
+    event = None if audit is None else {**audit, "job_id": job_id}
+    values: dict[str, Any] = {
+        "id": job_id,
+        "project_id": project_id,
+        "cluster_id": cluster_id,
+        "name": spec.name,
+        "type": spec.type,
+        "user_name": user,
+        "queue": queue,
+        "arguments": json.dumps(list(spec.arguments)),
+        "properties": json.dumps(dict(spec.properties)),
+        "state": JobState.ACCEPTED,
+        "result": JobResult.UNDEFINED,
+        "progress": 0.0,
+        "submitted_ms": now_ms(),
+        "started_ms": None,
+        "finished_ms": None,
+        "kill_requested_ms": None,
+        "kill_requested_by": None,
+        "kill_signalled_ms": None,
+        "kill_attempts": 0,
+        "delete_requested": False,
+        "owner": None,
+        "run_root": None,
+        "launcher_id": None,
+        "app_id": None,
+        "exit_code": None,
+        "diagnostics": None,
+        "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
+    }
+    return values, event
