@@ -4,18 +4,21 @@ named ``mrsjobs_b_<random>`` that are dropped afterwards."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
+
+from _harness import Bench, bench_workspace, emit, run_context
 
 POSTGRES_ADMIN = os.environ.get("MRSJOBS_BENCH_POSTGRES_URL",
                                 "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -116,3 +119,14 @@ def database_url(backend: str, data_dir: Path) -> Iterator[str]:
     else:
         with postgres_database() as url:
             yield url
+
+
+def emit_per_backend(name: str, args: argparse.Namespace,
+                     measure: Callable[[Bench, str, argparse.Namespace], dict[str, Any]],
+                     **fields: Any) -> None:
+    """Run ``measure`` on each of ``args.backends`` and print one JSON result."""
+    load0 = os.getloadavg()
+    with bench_workspace(name, args) as bench:
+        results = {b: measure(bench, b, args) for b in args.backends.split(",")}
+    emit({"bench": name, "context": run_context(load0), **fields, "backends": results,
+          "meets_target": all(r["meets_target"] for r in results.values())})

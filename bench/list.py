@@ -20,16 +20,14 @@ does not change with the page.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from typing import Any
 
 from sqlalchemy import func, select
 
-from _harness import Bench, Server, emit, log, parser, r2, ratio, run_context, summary
-from _harness import bench_workspace as workspace
-from _load import DAY_MS, Layout, database_url, load
+from _harness import Bench, Server, log, parser, r2, ratio, summary
+from _load import DAY_MS, Layout, database_url, emit_per_backend, load
 from mrsjobs.bootstrap import ensure_defaults, open_store
 from mrsjobs.service import list_query
 from mrsjobs.settings import Settings
@@ -137,21 +135,13 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--backends", default="sqlite,postgresql")
     args = p.parse_args()
-    load0 = os.getloadavg()
-    results = {}
-    with workspace("list", args) as bench:
-        for backend in args.backends.split(","):
-            results[backend] = measure(bench, backend, args)
-    emit({
-        "bench": "list",
-        "context": run_context(load0),
-        "metric": "v2 list call over HTTP, filtered and paged (ms); baseline Store.list_jobs",
-        "samples_per_kind": args.samples,
-        "warmup": args.warmup,
-        "backends": results,
-        "target": {"p99_ms": TARGET_P99_MS},
-        "meets_target": all(r["meets_target"] for r in results.values()),
-    })
+    emit_per_backend(
+        "list", args, measure,
+        metric="v2 list call over HTTP, filtered and paged (ms); baseline Store.list_jobs",
+        samples_per_kind=args.samples,
+        warmup=args.warmup,
+        target={"p99_ms": TARGET_P99_MS},
+    )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,8 @@ from typing import Any
 import psycopg
 from sqlalchemy import select
 
-from _harness import Bench, Server, emit, log, parser, r2, ratio, run_context, summary
-from _harness import bench_workspace as workspace
-from _load import COLUMNS, database_url
+from _harness import Bench, Server, log, parser, r2, ratio, summary
+from _load import COLUMNS, database_url, emit_per_backend
 from mrsjobs.store import Store
 from mrsjobs.store.tables import jobs
 
@@ -197,21 +196,13 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--backends", default="sqlite,postgresql")
     args = p.parse_args()
-    load0 = os.getloadavg()
-    results = {}
-    with workspace("submit", args) as bench:
-        for backend in args.backends.split(","):
-            results[backend] = measure(bench, backend, args)
-    emit({
-        "bench": "submit",
-        "context": run_context(load0),
-        "metric": "accepted v2 submits per second, 202 latency (ms); jobs queue, none run",
-        "clients": args.clients,
-        "seconds": args.seconds,
-        "backends": results,
-        "target": {"per_s": TARGET_PER_S, "lost": 0},
-        "meets_target": all(r["meets_target"] for r in results.values()),
-    })
+    emit_per_backend(
+        "submit", args, measure,
+        metric="accepted v2 submits per second, 202 latency (ms); jobs queue, none run",
+        clients=args.clients,
+        seconds=args.seconds,
+        target={"per_s": TARGET_PER_S, "lost": 0},
+    )
 
 
 if __name__ == "__main__":
