@@ -21,6 +21,10 @@ from sqlalchemy import Connection
 InsertMany = Callable[[Connection, Sequence[Any]], None]
 
 
+#: How long a submitter waits for its commit before it gives up with an error.
+COMMIT_TIMEOUT_S = 60.0
+
+
 class GroupCommitClosed(RuntimeError):
     """The writer has stopped; nothing more is accepted."""
 
@@ -38,7 +42,7 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def insert(self, values: Any, timeout: float | None = 60.0) -> None:
+    def insert(self, values: Any, timeout: float | None = COMMIT_TIMEOUT_S) -> None:
         """Insert one item; returns once it is committed, raises if its batch failed."""
         self.submit(values).result(timeout)
 
@@ -62,7 +66,7 @@ class GroupCommit:
         with self._cond:
             self._closed = True
             self._cond.notify()
-        self._thread.join(60)
+        self._thread.join(COMMIT_TIMEOUT_S)
 
     def _take(self) -> list[tuple[Any, Future[None]]] | None:
         with self._cond:

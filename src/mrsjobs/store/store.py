@@ -44,7 +44,7 @@ from ..errors import ClusterNotFound, JobNotFound
 from . import retention
 from . import statements as sql
 from .counts import clusters_with, counted_total
-from .group_commit import GroupCommit
+from .group_commit import COMMIT_TIMEOUT_S, GroupCommit
 from .rows import insert_many, job_of, job_of_row, new_job, now_ms
 from .tables import clusters, jobs, projects
 
@@ -318,7 +318,7 @@ class Store:
         if self._group is None:
             return await asyncio.to_thread(self.insert_job, cluster, spec, user, queue, audit)
         new = new_job(cluster.project_id, cluster.id, spec, user, queue, audit)
-        await asyncio.wait_for(asyncio.wrap_future(self._group.submit(new)), 60.0)
+        await asyncio.wait_for(asyncio.wrap_future(self._group.submit(new)), COMMIT_TIMEOUT_S)
         return job_of(new[0])
 
     def _change(self, stmt: Executable, **params: Any) -> Job | None:
