@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +84,16 @@ class Settings(BaseSettings):
     # middle is dropped with a marker line. 0: no bound (the job writes the file).
     max_log_bytes: int = 64 * 1024 * 1024
 
+    # Containment of jobs: "auto" contains them when this host can (root, bubblewrap,
+    # iproute2) and otherwise runs the jobs of one project only; "on" refuses to start
+    # without containment; "off" runs every job as the service (a warning at start).
+    isolation: Literal["auto", "on", "off"] = "auto"
+    # Read-only roots (os.pathsep-separated) that jobs may name files under, besides
+    # their cluster's file area; the Spark examples are always one.
+    job_read_paths: str = ""
+    # The largest file one PUT may store in a cluster's file area.
+    max_upload_bytes: int = 1 << 30
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'mrsjobs.db'}"
@@ -108,6 +120,16 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+    @property
+    def read_roots(self) -> tuple[PurePosixPath, ...]:
+        given = [p for p in self.job_read_paths.split(os.pathsep) if p]
+        roots = [self.spark_dir / "examples", *(Path(p) for p in given)]
+        return tuple(PurePosixPath(os.path.abspath(p)) for p in roots)
+
+    def files_dir(self, cluster_id: str) -> Path:
+        """The cluster's file area, its "HDFS": what ``hdfs:///path`` names."""
+        return self.cluster_dir(cluster_id) / "files"
 
     def cluster_dir(self, cluster_id: str) -> Path:
         return (self.clusters_dir or self.data_dir / "clusters") / cluster_id
