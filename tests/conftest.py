@@ -199,6 +199,20 @@ def new_server(tmp_path: Path, index: int = 0, **settings: str) -> Server:
 def stop_server(server: Server) -> None:
     server.stop()
     kill_leftovers(str(server.data_dir))
+    remove_tenants(server.data_dir)
+
+
+def remove_tenants(data_dir: Path) -> None:
+    """Remove the OS users and network namespaces of the projects a test server made
+    (its processes must be gone): tests leave nothing behind on the host."""
+    if os.geteuid() != 0 or not (data_dir / "mrsjobs.db").exists():
+        return
+    from mrsjobs.tenants import Tenants
+
+    projects = json.loads(mrsjobs("project", "list", "--json", "--data-dir", str(data_dir)))
+    tenants = Tenants()
+    for project in projects:
+        tenants.remove(project["id"])
 
 
 #: Settings of a server whose Spark tools are a trivial script.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import re
 import sys
 import uuid
@@ -23,6 +24,7 @@ from .bootstrap import DEFAULT_COMPONENTS, ensure_defaults, open_accounts, open_
 from .settings import Settings
 from .store import Store
 from .store.identity import Conflict, User
+from .tenants import Tenants
 
 err = Console(stderr=True)
 
@@ -110,6 +112,9 @@ def project_delete(args: argparse.Namespace) -> int:
     with _accounts(args) as accounts:
         if not accounts.store.delete_project(_project_of(accounts, args.project_id)):
             raise SystemExit(f"mrsjobs: no project {args.project_id}")
+    if os.geteuid() == 0:
+        # Its jobs' OS user and network namespace go with it.
+        Tenants().remove(args.project_id)
     err.print(f"deleted project {args.project_id}")
     return 0
 

@@ -23,7 +23,9 @@ class Defaults:
 
 
 def open_store(settings: Settings) -> Store:
+    # The database, the key, the logs and the runs are the service's alone.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
     store = Store(settings.db_url, group_commit=settings.group_commit)
     store.migrate()
     return store

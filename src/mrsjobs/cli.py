@@ -124,6 +124,36 @@ def cmd_kill(args: argparse.Namespace) -> int:
     return _print_response(resp)
 
 
+def _files(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """The client, the cluster's files route and ``args.hdfs_path`` as ``/dir/name``."""
+    client, jobs = _client(args)
+    area_path = args.hdfs_path.removeprefix("hdfs://") or "/"
+    return client, jobs.removesuffix("/job-executions") + "/files", area_path
+
+
+def cmd_files_put(args: argparse.Namespace) -> int:
+    client, path, area_path = _files(args)
+    with open(args.local_file, "rb") as f:
+        resp = client.put(path, params={"path": area_path}, content=f,
+                          headers={"Content-Type": "application/octet-stream"})
+    return _print_response(resp)
+
+
+def cmd_files_ls(args: argparse.Namespace) -> int:
+    client, path, area_path = _files(args)
+    params = {"path": area_path, "limit": str(args.limit), "offset": str(args.offset)}
+    return _print_response(client.get(path, params=params))
+
+
+def cmd_files_rm(args: argparse.Namespace) -> int:
+    client, path, area_path = _files(args)
+    resp = client.delete(path, params={"path": area_path})
+    if resp.status_code == 204:
+        print(f"deleted {area_path}")
+        return 0
+    return _print_response(resp)
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     run_dir = _settings(args).runs_dir / args.job_id
     path = run_dir / ("stderr.log" if args.stderr else "stdout.log")
@@ -184,6 +214,24 @@ def parser() -> argparse.ArgumentParser:
         _api(p)
         p.add_argument("job_id")
         p.set_defaults(func=func)
+
+    group = sub.add_parser("files", help="the cluster's file area (hdfs:///path)").add_subparsers(
+        dest="files_command", required=True)
+    p = group.add_parser("put", help="upload a local file to HDFS_PATH")
+    _api(p)
+    p.add_argument("local_file", type=Path)
+    p.add_argument("hdfs_path", help="/dir/name or hdfs:///dir/name")
+    p.set_defaults(func=cmd_files_put)
+    p = group.add_parser("ls", help="list a directory (default /)")
+    _api(p)
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--offset", type=int, default=1, help="page number, from 1")
+    p.add_argument("hdfs_path", nargs="?", default="/")
+    p.set_defaults(func=cmd_files_ls)
+    p = group.add_parser("rm", help="delete a file or a directory with its contents")
+    _api(p)
+    p.add_argument("hdfs_path")
+    p.set_defaults(func=cmd_files_rm)
 
     p = sub.add_parser("logs", help="print a job's stdout (or --stderr)")
     _data_dir(p)

@@ -111,7 +111,7 @@ COMPONENT_OF: Mapping[JobType, Component] = {
 
 # spark-submit options that take no value; every other option takes one.
 SPARK_FLAGS = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version",
-                         "--usage-error"})
+                         "--usage-error", "--load-spark-defaults"})
 
 
 def split_spark_options(args: Sequence[str]) -> tuple[list[list[str]], list[str]]:

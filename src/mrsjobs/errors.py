@@ -12,6 +12,10 @@ the API maps them to ``{"error_code", "error_msg"}`` in one place.
      +-- ClusterNotFound          400 12000003
      +-- JobNotFound              400 0176
      +-- JobTypeNotSupported      400 0057 / 0168 / 0169 / 12000054
+     +-- FileListFailed           404 12000057 (no such file or directory in a file area)
+     +-- FileAccessFailed         500 12000073 (the file area failed otherwise)
+     +-- PayloadTooLarge          413 APIGW.0201 (as the API gateway answers it)
+     +-- ContainmentMissing       400 12000054 (jobs of a second project, uncontained)
 """
 
 from __future__ import annotations
@@ -95,3 +99,35 @@ class JobTypeNotSupported(MrsError):
         if code is not None:
             self.code = code
         super().__init__(message)
+
+
+class FileListFailed(MrsError):
+    """Failed to obtain the file list."""
+
+    code = "12000057"
+    status = 404
+
+
+class FileAccessFailed(MrsError):
+    """Failed to access the HDFS directory."""
+
+    code = "12000073"
+    status = 500
+
+
+class PayloadTooLarge(MrsError):
+    """Request entity too large."""
+
+    code = "APIGW.0201"
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"Request entity too large: the limit is {limit} bytes.")
+
+
+class ContainmentMissing(MrsError):
+    """The operation is not supported."""
+
+    code = "12000054"
+    status = 400

@@ -58,9 +58,10 @@ def hdfs_parts(value: str) -> tuple[str, ...] | None:
 
 def under_root(value: str, roots: Sequence[PurePosixPath]) -> PurePosixPath | None:
     """``value`` as an absolute local path inside one of ``roots`` (lexically, with no
-    ``..`` anywhere), or None if it is not."""
+    ``..`` anywhere), or None if it is not. A ``%`` is refused too: Spark reads the
+    path as a URI, and ``%2e%2e`` would be ``..`` by then."""
     path = value.removeprefix("file://")
-    if not path.startswith("/") or "\0" in path:
+    if not path.startswith("/") or "\0" in path or "%" in path:
         return None
     pure = PurePosixPath(path)
     if ".." in pure.parts:

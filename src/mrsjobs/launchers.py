@@ -7,17 +7,25 @@ MRS users write arguments for a YARN cluster (``--master yarn``,
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Container, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from .containment import Containment, open_containment
 from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType, split_spark_options
 from .engines.base import LaunchFailed, LaunchSpec
-from .errors import JobTypeNotSupported
+from .errors import JobTypeNotSupported, MrsError
+from .filearea import FileArea
 from .hadoop import mapreduce_argv
+from .jobfiles import hdfs_parts
 from .metastore import Metastore, MetastoreConfig, MetastoreError
+from .sandbox import Confinement
 from .settings import Settings
+from .tenants import TenancyError, Tenant
+
+#: What of the service's environment a job gets; everything else (MRSJOBS_*, database
+#: URLs, keys) stays with the service.
+PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "JAVA_HOME")
 
 # Options the cluster decides, whatever the job says.
 CLUSTER_OPTIONS = frozenset({"--master", "--deploy-mode"})
@@ -63,24 +71,49 @@ class LocalCluster:
 
     Each cluster has a Hive metastore of its own (tables persist across its jobs),
     kept in ``Settings.cluster_dir``: instances that share that directory share it.
+    Every job, and every metastore, runs contained as its project's (``containment``).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, containment: Containment | None = None) -> None:
         # Resolve Spark's home once: finding it imports pyspark, too slow for dispatch.
         if settings.spark_home is None:
             settings = settings.model_copy(update={"spark_home": settings.spark_dir})
         self.settings = settings
-        self._env = self._make_env()
+        self.containment = containment or open_containment(
+            settings, (settings.spark_submit_cmd, settings.spark_sql_cmd, settings.java))
+        self._env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
+        self._env.update({
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "SPARK_HOME": str(self.settings.spark_dir),
+            "PYSPARK_PYTHON": self.settings.python,
+            "PYSPARK_DRIVER_PYTHON": self.settings.python,
+            "TMPDIR": "/tmp",
+        })
+        self._read = tuple(Path(r) for r in settings.read_roots if Path(r).exists())
         self._metastores: dict[str, Metastore] = {}
+        self._areas: dict[str, FileArea] = {}
         self._lock = threading.Lock()
 
-    def metastore(self, cluster_id: str) -> Metastore:
+    def area(self, job_or_cluster: Job | tuple[str, str]) -> FileArea:
+        """The cluster's file area, made on first use, owned by the project's user."""
+        project_id, cluster_id = ((job_or_cluster.project_id, job_or_cluster.cluster_id)
+                                  if isinstance(job_or_cluster, Job) else job_or_cluster)
+        with self._lock:
+            area = self._areas.get(cluster_id)
+            if area is None:
+                area = FileArea(self.settings.files_dir(cluster_id).resolve(),
+                                self.containment.owner(project_id))
+                area.ensure()
+                self._areas[cluster_id] = area
+            return area
+
+    def metastore(self, cluster_id: str, tenant: Tenant | None = None) -> Metastore:
         with self._lock:
             if cluster_id not in self._metastores:
-                home = self.settings.cluster_dir(cluster_id) / "metastore"
+                home = self.settings.cluster_dir(cluster_id).resolve() / "metastore"
                 self._metastores[cluster_id] = Metastore(MetastoreConfig(
-                    home=home.resolve(), java=self.settings.java,
-                    spark_home=self.settings.spark_dir))
+                    home=home, java=self.settings.java, spark_home=self.settings.spark_dir),
+                    containment=self.containment, tenant=tenant)
             return self._metastores[cluster_id]
 
     def stop_metastores(self, keep: Container[str] = ()) -> None:
@@ -91,16 +124,6 @@ class LocalCluster:
                     metastore.stop()
                     del self._metastores[cluster_id]
 
-    def _make_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update({
-            "SPARK_LOCAL_IP": "127.0.0.1",
-            "SPARK_HOME": str(self.settings.spark_dir),
-            "PYSPARK_PYTHON": self.settings.python,
-            "PYSPARK_DRIVER_PYTHON": self.settings.python,
-        })
-        return env
-
     def defaults(self) -> dict[str, str]:
         conf = {"spark.driver.memory": self.settings.driver_memory}
         if self.settings.driver_java_options:
@@ -108,20 +131,29 @@ class LocalCluster:
         return conf
 
     def may_block(self, job: Job) -> bool:
-        """SQL jobs may first have to start the cluster's metastore (seconds)."""
-        return self.settings.hive_metastore and (
-            job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES)
+        """SQL jobs may first have to start the cluster's metastore (seconds), and a
+        project's first job may have to create its OS user."""
+        return not self.containment.tenant_ready(job.project_id) or (
+            self.settings.hive_metastore
+            and (job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES))
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
         """The command for ``job``. SQL jobs first make sure the metastore runs (blocking)."""
         s = self.settings
+        try:
+            tenant = self.containment.tenant(job.project_id)
+            area = self.area(job)
+        except (TenancyError, OSError) as exc:
+            raise LaunchFailed(f"the job's sandbox could not be made: {exc}") from exc
+        work, tmp = _job_dirs(run_dir, tenant)
         if output := job.submission.get("output"):
             # v1.1 promises the output directory exists when the job starts.
             try:
-                Path(_local_path(output)).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
+                area.make_dirs(_area_parts("output", output))
+            except (MrsError, OSError) as exc:
                 raise LaunchFailed(f"cannot create the output directory {output}: {exc}") from exc
-        args = list(job.arguments)
+        args = [localize(a, area.root) for a in job.arguments]
+        writable = [work, area.root]
         if job.type is JobType.SPARK_SUBMIT:
             argv = [s.spark_submit_cmd, *spark_submit_args(
                 args, master=s.master, properties=job.properties, defaults=self.defaults())]
@@ -129,30 +161,87 @@ class LocalCluster:
             *pairs, sql = args
             metastore_conf: dict[str, str] = {}
             if s.hive_metastore:
+                metastore = self.metastore(job.cluster_id, tenant)
                 try:
-                    metastore_conf = self.metastore(job.cluster_id).spark_conf()
+                    metastore_conf = metastore.spark_conf()
                 except MetastoreError as exc:
                     raise LaunchFailed(
                         f"the cluster's Hive metastore did not start: {exc}") from exc
+                writable += metastore.job_dirs()
             conf = {**self.defaults(), **metastore_conf, **job.properties, **LOOPBACK_CONF}
             source = ["-e", sql] if job.type in SQL_TEXT_TYPES else ["-f", _local_path(sql)]
             argv = [s.spark_sql_cmd, "--master", s.master, *_confs(conf), *pairs, *source]
         elif job.type is JobType.MAP_REDUCE:
             argv = mapreduce_argv(java=s.java, spark_home=s.spark_dir, jar=_local_path(args[0]),
-                                  args=args[1:], properties=job.properties, work_dir=run_dir)
+                                  args=args[1:], properties=job.properties, work_dir=work)
+            _chown_tree(work / ".hadoop", tenant)
         else:
             raise JobTypeNotSupported(f"{job.type.value} jobs cannot run on this cluster.")
-        return LaunchSpec(job.id, tuple(argv), run_dir, run_dir, self._env)
-
+        env = {**self._env, "HOME": str(work),
+               "USER": tenant.user if tenant else "mrsjobs"}
+        contained = self.containment.sandbox is not None
+        argv = self.containment.command(argv, Confinement(
+            cwd=work, tenant=tenant, read=self._read, write=writable, tmp=tmp))
+        netns = tenant.netns_path if tenant else None
+        return LaunchSpec(job.id, tuple(argv), run_dir, work, env,
+                          netns=str(netns) if netns else None, sandboxed=contained)
 
     def finished(self, job: Job, run_dir: Path) -> None:
         """Copy the job's logs to its v1.1 ``job_log`` directory, when it asked for that."""
         if target := job.submission.get("job_log"):
-            dest = Path(_local_path(target)) / job.id
-            dest.mkdir(parents=True, exist_ok=True)
+            area = self.area(job)
+            parts = (*_area_parts("job_log", target), job.id)
             for name in ("stdout.log", "stderr.log"):
                 if (run_dir / name).exists():
-                    shutil.copyfile(run_dir / name, dest / name)
+                    area.copy_in(run_dir / name, (*parts, name))
+
+
+def localize(arg: str, area_root: Path) -> str:
+    """``arg`` with each ``hdfs:///path`` in it made the local path in the cluster's file
+    area that it names: the whole argument, each item of a comma-separated list, or the
+    value of a ``key=hdfs:///path`` item."""
+    if "hdfs://" not in arg:
+        return arg
+    return ",".join(_localize_item(item, area_root) for item in arg.split(","))
+
+
+def _localize_item(item: str, area_root: Path) -> str:
+    key, sep, value = item.rpartition("=") if not item.startswith("hdfs://") else ("", "", item)
+    try:
+        parts = hdfs_parts(value)
+    except ValueError:
+        parts = None  # refused at submit where it is a path; left as it is, it names nothing
+    return item if parts is None else key + sep + str(area_root.joinpath(*parts))
+
+
+def _area_parts(field: str, value: str) -> tuple[str, ...]:
+    try:
+        parts = hdfs_parts(value)
+    except ValueError as exc:
+        raise LaunchFailed(f"{field}: {exc}") from exc
+    if parts is None:
+        raise LaunchFailed(f"{field} must be in the cluster's file area (hdfs:///...)")
+    return parts
+
+
+def _job_dirs(run_dir: Path, tenant: Tenant | None) -> tuple[Path, Path]:
+    """The run's work directory and private /tmp: the job's own, beside the service's
+    records in ``run_dir``, which the job cannot see."""
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    work, tmp = run_dir / "work", run_dir / "tmp"
+    for folder in (work, tmp):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if tenant is not None:
+            os.chown(folder, tenant.uid, tenant.gid)
+    return work, tmp
+
+
+def _chown_tree(root: Path, tenant: Tenant | None) -> None:
+    if tenant is None:
+        return
+    for folder, dirs, files in os.walk(root):
+        for name in (folder, *(os.path.join(folder, n) for n in (*dirs, *files))):
+            os.chown(name, tenant.uid, tenant.gid, follow_symlinks=False)
 
 
 def _local_path(path: str) -> str:

@@ -26,7 +26,6 @@ import fcntl
 import os
 import select
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -34,7 +33,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+from .sandbox import Confinement
+from .tenants import Tenant, connects
+
+if TYPE_CHECKING:
+    from .containment import Containment
 
 HOST = "127.0.0.1"
 JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "LoopbackMetastore.java"
@@ -77,16 +82,24 @@ class Metastore:
 
     Any number of ``Metastore`` objects, in any number of threads and processes,
     may point at the same home: they coordinate through files in it.
+
+    With ``containment``, the daemon runs contained as the cluster's project
+    (``tenant``): its user, its network namespace (so only that project's jobs reach
+    it), a sandbox that sees only the runtime and this home.
     """
 
-    def __init__(self, config: MetastoreConfig) -> None:
+    def __init__(self, config: MetastoreConfig, containment: Containment | None = None,
+                 tenant: Tenant | None = None) -> None:
         self.config = config
+        self.containment = containment
+        self.tenant = tenant
         self.home = config.home.resolve()
         self.pid_file = self.home / "metastore.pid"
         self.port_file = self.home / "metastore.port"
         self.lock_file = self.home / "metastore.lock"
         self.log_file = self.home / "logs" / "metastore.log"
         self.warehouse = self.home / "warehouse"
+        self.tmp = self.home / "tmp"
 
     # -- public API ----------------------------------------------------------
 
@@ -97,7 +110,7 @@ class Metastore:
         detached: it outlives the caller, and a later call (from any process)
         reuses it, or replaces it if it died.
         """
-        self.home.mkdir(parents=True, exist_ok=True)
+        self._make_home()
         with self._locked():
             pid = self._find_pid()
             if pid is not None:
@@ -111,10 +124,22 @@ class Metastore:
                         self._terminate(proc)
             return _uri(self._start())
 
+    def job_dirs(self) -> list[Path]:
+        """What a SQL job of this cluster writes: the warehouse and Hive's scratch space."""
+        return [self.warehouse, self.tmp]
+
+    def _make_home(self) -> None:
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder in (self.warehouse, self.tmp, self.home / "logs"):
+            folder.mkdir(mode=0o700, exist_ok=True)
+        if self.tenant is not None:
+            for path in (self.home, self.warehouse, self.tmp, self.home / "logs"):
+                os.chown(path, self.tenant.uid, self.tenant.gid)
+
     def spark_conf(self) -> dict[str, str]:
         """``--conf`` entries a SQL job needs (starts the daemon if it is not running)."""
         uri = self.ensure_started()
-        tmp = self.home / "tmp"
+        tmp = self.tmp
         return {
             "spark.sql.catalogImplementation": "hive",
             "spark.hadoop.hive.metastore.uris": uri,
@@ -158,8 +183,18 @@ class Metastore:
 
     def _command(self, port: int) -> list[str]:
         jars = self.config.spark_home / "jars"
-        return [self.config.java, *self.config.java_options, "-cp", f"{jars}/*",
+        argv = [self.config.java, *self.config.java_options, "-cp", f"{jars}/*",
                 str(JAVA_SOURCE), str(self.home), str(port), str(self.port_file)]
+        if self.containment is None:
+            return argv
+        contained = self.containment.command(argv, Confinement(
+            cwd=self.home, tenant=self.tenant, read=(JAVA_SOURCE.parent,),
+            write=(self.home,), tmp=self.tmp, tied=False))
+        return self.containment.in_netns(contained, self.tenant)
+
+    def _accepts(self, port: int) -> bool:
+        netns = self.tenant.netns_path if self.tenant is not None else None
+        return connects(netns, HOST, port, _CONNECT_TIMEOUT)
 
     def _start(self) -> int:
         """Spawn a daemon (lock held) and wait until it serves; return its port."""
@@ -216,7 +251,7 @@ class Metastore:
         """The port once the daemon accepts TCP connections; None if it died or timed out."""
         while True:
             port = _read_int(self.port_file)
-            if port is not None and _accepts(port):
+            if port is not None and self._accepts(port):
                 return port
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -332,14 +367,6 @@ def _proc_alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] not in "ZX"
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=_CONNECT_TIMEOUT):
-            return True
-    except OSError:
-        return False
-
-
 def _read_int(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
@@ -358,5 +385,7 @@ def _uri(port: int) -> str:
 
 
 def _daemon_env() -> dict[str, str]:
-    # Hive would read a hive-site.xml found via these and could override our setup.
-    return {k: v for k, v in os.environ.items() if k not in ("HIVE_CONF_DIR", "HIVE_HOME")}
+    # Not the service's environment (its settings and secrets); Hive would also read a
+    # hive-site.xml found through HIVE_CONF_DIR or HIVE_HOME.
+    return {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ",
+                                                           "JAVA_HOME")}

@@ -3,13 +3,14 @@ caller's project and role. No HTTP and no SQL here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Any, Protocol, TypeVar
 
 from .access import Action, Identity
 from .compat import V11_STATE_MEANS, V11State
 from .domain import COMPONENT_OF, Component, Job, JobResult, JobSpec, JobState, JobType
-from .errors import AccessDenied, InvalidParameter, JobTypeNotSupported
+from .errors import AccessDenied, ContainmentMissing, InvalidParameter, JobTypeNotSupported
 from .store import Cluster, JobQuery, Store
 from .store.identity import audit_event
 from .validation import BatchDeleteRequest, parse_model, submit_spec, submit_v11_spec
@@ -56,11 +57,29 @@ class NoAuditLog:
         pass
 
 
+def check_access(who: Identity, project_id: str, *, change: bool = False,
+                 what: str = "jobs") -> None:
+    """The caller's credentials are scoped to ``project_id`` (and, for a ``change``,
+    its role may change things): AccessDenied otherwise."""
+    if who.project_id != project_id:
+        raise AccessDenied(f"No access rights: the credentials are not scoped to "
+                           f"project {project_id}.")
+    if change and not who.role.may_change_jobs:
+        raise AccessDenied(f"No access rights: the {who.role.value} role may only list "
+                           f"and show {what}.")
+
+
 class JobService:
     def __init__(self, store: Store, runnable: frozenset[JobType],
-                 notifier: Notifier | None = None, audit: AuditLog | None = None) -> None:
+                 notifier: Notifier | None = None, audit: AuditLog | None = None, *,
+                 read_roots: Sequence[PurePosixPath] = (),
+                 sole_project: str | None = None) -> None:
         self.store = store
         self.runnable = runnable
+        # Where jobs may read files from besides their cluster's file area (hdfs:///).
+        self.read_roots = tuple(read_roots)
+        # Where jobs cannot be kept apart per project, the one project that runs jobs.
+        self.sole_project = sole_project
         self.notifier = notifier or NoNotifier()
         self.audit = audit or NoAuditLog()
         # Clusters are never deleted or moved, so a cluster once found stays valid.
@@ -69,12 +88,14 @@ class JobService:
     # -- access ---------------------------------------------------------------------
 
     def _project(self, who: Identity, project_id: str, *, change: bool = False) -> None:
-        if who.project_id != project_id:
-            raise AccessDenied(f"No access rights: the credentials are not scoped to "
-                               f"project {project_id}.")
-        if change and not who.role.may_change_jobs:
-            raise AccessDenied(f"No access rights: the {who.role.value} role may only list "
-                               f"and show jobs.")
+        check_access(who, project_id, change=change)
+
+    def _check_contained(self, project_id: str) -> None:
+        if self.sole_project is not None and project_id != self.sole_project:
+            raise ContainmentMissing(
+                "The operation is not supported: this service cannot keep the jobs of "
+                "different projects apart (it needs root, bubblewrap and iproute2), so it "
+                f"runs the jobs of project {self.sole_project} only.")
 
     def _cluster(self, who: Identity, project_id: str, cluster_id: str, *,
                  change: bool = False) -> Cluster:
@@ -106,7 +127,8 @@ class JobService:
     def _submission(self, who: Identity, project_id: str, cluster_id: str,
                     body: Any) -> tuple[Cluster, JobSpec]:
         cluster = self._cluster(who, project_id, cluster_id, change=True)
-        spec = submit_spec(body)
+        self._check_contained(project_id)
+        spec = submit_spec(body, read_roots=self.read_roots)
         self._check_runnable(cluster, spec.type)
         return cluster, spec
 
@@ -154,7 +176,8 @@ class JobService:
 
     def submit_v11(self, who: Identity, project_id: str, body: Any) -> Job:
         self._project(who, project_id, change=True)
-        cluster_id, spec = submit_v11_spec(body)
+        self._check_contained(project_id)
+        cluster_id, spec = submit_v11_spec(body, read_roots=self.read_roots)
         cluster = self._cluster(who, project_id, cluster_id, change=True)
         self._check_runnable(cluster, spec.type)
         job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE,

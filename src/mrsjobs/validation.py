@@ -2,13 +2,17 @@
 
 The limits are the MRS reference's. Arguments are checked leniently for
 characters (official examples contain ``;`` and ``$``, and no shell ever sees
-them: every job is started from an argv list).
+them: every job is started from an argv list). A job may name only files in its
+cluster's file area (``hdfs:///...``) or under a read-only root the operator lists,
+and may not set what the service enforces (:mod:`mrsjobs.joboptions`).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -20,6 +24,14 @@ from .errors import (
     JarPathRequired,
     JobTypeNotSupported,
     ScriptPathRequired,
+)
+from .jobfiles import hdfs_parts, under_root
+from .joboptions import (
+    PathRef,
+    check_hadoop_arguments,
+    check_properties,
+    check_spark_submit,
+    check_sql_options,
 )
 
 MAX_ARGUMENTS_CHARS = 150_000
@@ -71,8 +83,50 @@ def parse_model(model: type[M], raw: Any) -> M:
         raise _first_error(exc) from None
 
 
-def submit_spec(raw: Any) -> JobSpec:
-    """Validate a v2 submit body and apply the per-type argument rules."""
+def job_path(field: str, value: str, read_roots: Sequence[PurePosixPath], *,
+             writable: bool = False) -> str:
+    """``value``, if a job may name it: ``hdfs:///...`` (the cluster's file area) or,
+    unless the job writes there, an absolute path (plain or ``file://``) under one of
+    ``read_roots``; a local path comes back without ``file://``. InvalidParameter naming
+    ``field`` otherwise."""
+    try:
+        parts = hdfs_parts(value)
+    except ValueError as exc:
+        raise InvalidParameter(field, str(exc)) from None
+    if parts is not None:
+        return value
+    if writable:
+        raise InvalidParameter(field, "must be in the cluster's file area (hdfs:///...)")
+    if under_root(value, read_roots) is None:
+        where = "must be hdfs:///path (the cluster's file area)"
+        if read_roots:
+            where += (" or an absolute path, without '..' or '%', under a read-only root: "
+                      + ", ".join(str(r) for r in read_roots))
+        raise InvalidParameter(field, where)
+    return value.removeprefix("file://")
+
+
+def _check_job(job_type: JobType, args: tuple[str, ...], properties: Mapping[str, str],
+               read_roots: Sequence[PurePosixPath]) -> None:
+    """What the job may not set, and the files it names (see :mod:`mrsjobs.joboptions`).
+    The application's own arguments are its business."""
+    refs = check_properties(properties)
+    if job_type in (JobType.SPARK_SUBMIT, JobType.SPARK_PYTHON):
+        refs += check_spark_submit(args)
+    elif job_type in SQL_TEXT_TYPES or job_type in SQL_FILE_TYPES:
+        refs += check_sql_options(args[:-1])
+        if job_type in SQL_FILE_TYPES:
+            refs.append(PathRef("arguments.script", args[-1]))
+    elif job_type is JobType.MAP_REDUCE:
+        check_hadoop_arguments(args[1:])
+        refs.append(PathRef("arguments.jar", args[0]))
+    for ref in refs:
+        job_path(ref.field, ref.value, read_roots)
+
+
+def submit_spec(raw: Any, *, read_roots: Sequence[PurePosixPath] = ()) -> JobSpec:
+    """Validate a v2 submit body and apply the per-type argument rules; files may come
+    from the cluster's file area or ``read_roots``."""
     req = parse_model(SubmitRequest, raw)
     args = tuple(req.arguments)
     if sum(len(a) for a in args) > MAX_ARGUMENTS_CHARS:
@@ -86,6 +140,7 @@ def submit_spec(raw: Any) -> JobSpec:
             bad = "".join(sorted(PROPERTY_FORBIDDEN & set(key + value)))
             raise InvalidParameter(f"properties.{key}", f"must not contain any of {bad!r}")
     _check_arguments(req.job_type, args)
+    _check_job(req.job_type, args, req.properties, read_roots)
     return JobSpec(req.job_name, req.job_type.stored, args, dict(req.properties))
 
 
@@ -134,40 +189,45 @@ class SubmitV11Request(BaseModel):
     hql: str = ""
 
 
-def _local_path(field: str, value: str) -> str:
-    """A local path for this host's cluster; object stores are not reachable from here."""
+V11_PATHS = ("jar_path", "input", "output", "job_log", "hive_script_path")
+#: v1.1 path fields the job or the service writes to: the file area is the only place.
+V11_WRITTEN = frozenset({"output", "job_log"})
+
+
+def _v11_path(field: str, value: str, read_roots: Sequence[PurePosixPath]) -> str:
     if PATH_FORBIDDEN & set(value):
         bad = "".join(sorted(PATH_FORBIDDEN & set(value)))
         raise InvalidParameter(field, f"must not contain any of {bad!r}")
-    path = value.removeprefix("file://")
-    if not path.startswith("/"):
-        raise InvalidParameter(field, "must be an absolute local path (/... or file:///...)")
-    return path
+    return job_path(field, value, read_roots, writable=field in V11_WRITTEN)
 
 
-def submit_v11_spec(raw: Any) -> tuple[str, JobSpec]:
-    """The cluster id and job spec of a v1.1 submit-job body."""
+def submit_v11_spec(raw: Any, *, read_roots: Sequence[PurePosixPath] = ()
+                    ) -> tuple[str, JobSpec]:
+    """The cluster id and job spec of a v1.1 submit-job body; files may come from the
+    cluster's file area or ``read_roots`` (``output`` and ``job_log``: the area only)."""
     req = parse_model(SubmitV11Request, raw)
     job_type = V11_TYPES.get(req.job_type)
     if job_type is None:
         raise InvalidParameter("job_type", "must be one of 1, 2, 3, 4, 5, 6, 7")
-    paths = {f: _local_path(f, getattr(req, f)) for f in
-             ("jar_path", "input", "output", "job_log", "hive_script_path") if getattr(req, f)}
+    named = {f: getattr(req, f) for f in V11_PATHS if getattr(req, f)}
+    if job_type in (JobType.MAP_REDUCE, JobType.SPARK_SUBMIT) and "jar_path" not in named:
+        raise JarPathRequired()
+    if job_type in SQL_FILE_TYPES and "hive_script_path" not in named:
+        raise ScriptPathRequired()
+    paths = {f: _v11_path(f, value, read_roots) for f, value in named.items()}
     try:
         words = shlex.split(req.arguments)
     except ValueError as exc:
         raise InvalidParameter("arguments", f"cannot be split into words: {exc}") from None
     data = [paths[f] for f in ("input", "output") if f in paths]
-    if job_type in (JobType.MAP_REDUCE, JobType.SPARK_SUBMIT) and "jar_path" not in paths:
-        raise JarPathRequired()
+    refs: list[PathRef] = []
     if job_type in SQL_FILE_TYPES:
-        script = paths.get("hive_script_path")
-        if script is None:
-            raise ScriptPathRequired()
+        script = paths["hive_script_path"]
         if not script.endswith(".sql"):
             raise InvalidParameter("hive_script_path", "must end with .sql")
         args: list[str] = [script]
     elif job_type is JobType.MAP_REDUCE:
+        check_hadoop_arguments(words)
         args = [paths["jar_path"], *words, *data]
     elif job_type is JobType.SPARK_SUBMIT:
         options, app = split_spark_options(words)
@@ -176,6 +236,7 @@ def submit_v11_spec(raw: Any) -> tuple[str, JobSpec]:
                 and JAVA_CLASS.match(app[0])):
             options.append(["--class", app.pop(0)])
         args = [*(a for g in options for a in g), paths["jar_path"], *app, *data]
+        refs = check_spark_submit(args)
     elif job_type is JobType.SPARK_SQL:
         if not req.hql:
             raise InvalidParameter("hql", "is required for Spark SQL jobs (job_type 7)")
@@ -191,6 +252,10 @@ def submit_v11_spec(raw: Any) -> tuple[str, JobSpec]:
         raise JobTypeNotSupported(
             "HiveQL jobs (job_type 4) cannot be submitted with submit-job: use a Hive "
             "script (job_type 3) or the v2 HiveSql job type.")
+    if job_type in SQL_FILE_TYPES or job_type in SQL_TEXT_TYPES:
+        refs = check_sql_options(words)  # SQL jobs do not get the words today
+    for ref in refs:
+        job_path(ref.field, ref.value, read_roots)
     submission = {f: getattr(req, f) for f in
                   ("jar_path", "input", "output", "job_log", "hive_script_path", "file_action",
                    "hql", "arguments") if getattr(req, f)}

@@ -64,23 +64,23 @@ def test_hql_uses_mrs_base64_with_a_leading_letter() -> None:
 
 
 def v11_body(**fields: Any) -> dict[str, Any]:
-    return {"job_type": 2, "job_name": "j", "cluster_id": "c", "jar_path": "/x.jar"} | fields
+    return {"job_type": 2, "job_name": "j", "cluster_id": "c", "jar_path": "hdfs:///x.jar"} | fields
 
 
 def test_v11_spark_arguments_become_spark_submit_arguments() -> None:
     cluster, spec = submit_v11_spec(v11_body(arguments="--driver-memory 1g a.B 'two words'",
-                                             input="/in", output="file:///out"))
+                                             input="hdfs:///in", output="hdfs:///out"))
     assert cluster == "c" and spec.type is JobType.SPARK_SUBMIT
-    assert spec.arguments == ("--driver-memory", "1g", "--class", "a.B", "/x.jar", "two words",
-                              "/in", "/out")
-    assert spec.submission["output"] == "file:///out"
+    assert spec.arguments == ("--driver-memory", "1g", "--class", "a.B", "hdfs:///x.jar",
+                              "two words", "hdfs:///in", "hdfs:///out")
+    assert spec.submission["output"] == "hdfs:///out"
 
 
 def test_v11_types_map_to_job_specs() -> None:
     assert submit_v11_spec(v11_body(job_type=1, arguments="wordcount"))[1].arguments == (
-        "/x.jar", "wordcount")
-    script = submit_v11_spec(v11_body(job_type=6, hive_script_path="/q.sql"))[1]
-    assert (script.type, script.arguments) == (JobType.SPARK_SCRIPT, ("/q.sql",))
+        "hdfs:///x.jar", "wordcount")
+    script = submit_v11_spec(v11_body(job_type=6, hive_script_path="hdfs:///q.sql"))[1]
+    assert (script.type, script.arguments) == (JobType.SPARK_SCRIPT, ("hdfs:///q.sql",))
     sql = submit_v11_spec(v11_body(job_type=7, hql=encode_hql("SELECT 1")))[1]
     assert (sql.type, sql.arguments) == (JobType.SPARK_SQL, ("SELECT 1",))
 
@@ -91,7 +91,7 @@ def test_v11_types_map_to_job_specs() -> None:
         ({"jar_path": ""}, JarPathRequired, "12000081"),
         ({"job_type": 1, "jar_path": ""}, JarPathRequired, "12000081"),
         ({"job_type": 3}, ScriptPathRequired, "12000114"),
-        ({"job_type": 6, "hive_script_path": "/q.txt"}, InvalidParameter, "12000002"),
+        ({"job_type": 6, "hive_script_path": "hdfs:///q.txt"}, InvalidParameter, "12000002"),
         ({"job_type": 8}, InvalidParameter, "12000002"),
         ({"job_type": 7}, InvalidParameter, "12000002"),
         ({"job_type": 7, "hql": "g%%%"}, InvalidParameter, "12000002"),

@@ -10,12 +10,14 @@ from mrsjobs.validation import submit_spec
 
 
 def body(**fields: Any) -> dict[str, Any]:
-    return {"job_type": "SparkSubmit", "job_name": "job_1", "arguments": ["app.py"]} | fields
+    return {"job_type": "SparkSubmit", "job_name": "job_1",
+            "arguments": ["hdfs:///app.py"]} | fields
 
 
 def test_valid_body_becomes_a_spec() -> None:
     spec = submit_spec(body(properties={"fs.obs.endpoint": "x"}, extra="ignored"))
-    assert (spec.name, spec.type, spec.arguments) == ("job_1", JobType.SPARK_SUBMIT, ("app.py",))
+    assert (spec.name, spec.type, spec.arguments) == ("job_1", JobType.SPARK_SUBMIT,
+                                                         ("hdfs:///app.py",))
     assert spec.properties == {"fs.obs.endpoint": "x"}
 
 
@@ -46,7 +48,7 @@ def test_official_examples_with_semicolons_and_dollars_pass() -> None:
         ({"job_type": "MapReduce", "arguments": []}, "arguments", "the job jar"),
         ({"job_type": "SparkSql", "arguments": ["k", "SELECT 1"]}, "arguments", "pairs"),
         ({"job_type": "SparkSql", "arguments": []}, "arguments", "SQL text"),
-        ({"job_type": "SparkScript", "arguments": ["/x.txt"]}, "arguments", ".sql"),
+        ({"job_type": "SparkScript", "arguments": ["hdfs:///x.txt"]}, "arguments", ".sql"),
         ({"job_type": "DistCp", "arguments": ["/a"]}, "arguments", "source and a target"),
     ],
 )

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from ..bootstrap import ensure_defaults, instance_id, open_accounts, open_store
 from ..engines.process import ProcessEngine
+from ..files_service import FileService
 from ..launchers import RUNNABLE, LocalCluster
 from ..retention import Purger, RetentionConfig
 from ..service import JobService
@@ -19,6 +20,7 @@ from ..supervisor import Supervisor, SupervisorConfig
 from . import errors
 from .auth import keep_signed_body
 from .deps import ClusterId, JobId, JsonBody, ProjectId, service, who
+from .files import bounded_signed_body, files
 from .identity import identity
 from .v11 import v11
 from .views import job_v2
@@ -73,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings)
-        ensure_defaults(store)
+        defaults = ensure_defaults(store)
         cluster = LocalCluster(settings)
         supervisor = Supervisor(
             store,
@@ -95,7 +97,12 @@ def create_app(settings: Settings) -> FastAPI:
         )
         accounts = open_accounts(settings, store)
         app.state.accounts = accounts
-        app.state.service = JobService(store, RUNNABLE, supervisor, audit=accounts.store)
+        contained = cluster.containment
+        app.state.service = JobService(
+            store, RUNNABLE, supervisor, audit=accounts.store, read_roots=settings.read_roots,
+            sole_project=None if contained.per_project else defaults.project_id)
+        app.state.files = FileService(store, lambda c: cluster.area((c.project_id, c.id)),
+                                      settings.max_upload_bytes)
         purger = (Purger(store, RetentionConfig(
             settings.retention_s, settings.retention_interval_s,
             settings.runs_dir.resolve(), settings.retention_batch))
@@ -115,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
             supervisor.stop()
             # A metastore may serve another instance's jobs (a shared clusters_dir).
             cluster.stop_metastores(keep=store.busy_clusters())
+            cluster.containment.release()
             store.close()
 
     app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url=None, docs_url=None,
@@ -124,5 +132,6 @@ def create_app(settings: Settings) -> FastAPI:
     signed = [Depends(keep_signed_body)]
     app.include_router(v2, dependencies=signed)
     app.include_router(v11, dependencies=signed)
+    app.include_router(files, dependencies=[Depends(bounded_signed_body)])
     app.include_router(identity)
     return app

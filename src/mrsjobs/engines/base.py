@@ -19,6 +19,11 @@ class LaunchSpec:
     run_dir: Path
     cwd: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    #: A network namespace (a path under /run/netns) to start the job in.
+    netns: str | None = None
+    #: The job's first process is its sandbox, which ends when the job does: a
+    #: polite kill goes to the job's other processes, so that they get their grace.
+    sandboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class Handle:
     started_ms: int
     #: The shim's start time (clock ticks since boot); 0 if unknown.
     shim_start: int = 0
+    sandboxed: bool = False
 
     @property
     def launcher_id(self) -> str:

@@ -49,8 +49,9 @@ def process_alive(pid: int, start: int = 0) -> bool:
     return tail[0] not in "ZX" and (start == 0 or int(tail[19]) == start)
 
 
-def group_alive(pgid: int) -> bool:
-    """True if any live (non-zombie) process is still in the process group."""
+def group_members(pgid: int) -> list[int]:
+    """The live (non-zombie) processes of the process group."""
+    members = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -61,8 +62,21 @@ def group_alive(pgid: int) -> bool:
             continue
         tail = stat[stat.rindex(")") + 2:].split()
         if int(tail[2]) == pgid and tail[0] not in "ZX":
-            return True
-    return False
+            members.append(int(entry.name))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    """True if any live (non-zombie) process is still in the process group."""
+    return bool(group_members(pgid))
+
+
+def _signal(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class ProcessEngine:
@@ -147,7 +161,7 @@ class ProcessEngine:
 
     def _handle(self, job_id: str, rec: dict[str, Any], run_dir: Path | None = None) -> Handle:
         return Handle(job_id, run_dir or Path(), rec["pid"], rec["pgid"], rec["shim_pid"],
-                      rec["started_ms"], rec.get("shim_start", 0))
+                      rec["started_ms"], rec.get("shim_start", 0), rec.get("sandboxed", False))
 
     async def start(self) -> None:
         self._ensure_zygote()
@@ -182,6 +196,8 @@ class ProcessEngine:
             "argv": list(spec.argv),
             "env": dict(spec.env),
             "max_log_bytes": self.max_log_bytes,
+            "netns": spec.netns,
+            "sandboxed": spec.sandboxed,
         }
         # The intent is on disk before the request leaves: after a crash, a job
         # without it was never handed over and may be launched again.
@@ -217,6 +233,12 @@ class ProcessEngine:
                                                                      handle.shim_start):
             # Shim done: the group id may belong to someone else by now.
             return False
+        if handle.sandboxed and not force:
+            # The sandbox leads the group and would die of SIGTERM, taking the job
+            # with it at once: the job's own processes get it, the sandbox follows them.
+            delivered = [_signal(pid, signal.SIGTERM) for pid in group_members(handle.pgid)
+                         if pid != handle.pid]
+            return any(delivered)
         try:
             os.killpg(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
         except ProcessLookupError:

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNET = 0x40000000
 # Big pipes and big reads: a chatty job rarely finds its pipe full, and the shim
 # needs few system calls per megabyte.
 PIPE_BYTES = 1 << 20
@@ -335,7 +336,7 @@ def run_shim(req: dict[str, Any], libc: ctypes.CDLL) -> None:
         report({"event": "launch_failed", "job": job, "error": str(exc)})
         return
     record = {"shim_pid": os.getpid(), "shim_start": start_time(), "pid": proc.pid,
-              "pgid": proc.pid, "started_ms": now_ms()}
+              "pgid": proc.pid, "started_ms": now_ms(), "sandboxed": bool(req.get("sandboxed"))}
     write_json(os.path.join(run_dir, "pid.json"), record)
     report({"event": "started", "job": job, **record})
     while True:
@@ -356,10 +357,22 @@ def run_shim(req: dict[str, Any], libc: ctypes.CDLL) -> None:
 
 def popen(req: dict[str, Any], argv: list[str], env: dict[str, str], out: int,
           err: int) -> subprocess.Popen[bytes]:
+    netns = req.get("netns")
     return subprocess.Popen(
         argv, cwd=str(req["cwd"]), env=env, stdin=subprocess.DEVNULL,
         stdout=out, stderr=err, process_group=0, close_fds=True, restore_signals=True,
+        # The shim is single-threaded here (its log pumps start after): safe to run code.
+        preexec_fn=(lambda: enter_netns(str(netns))) if netns else None,
     )
+
+
+def enter_netns(path: str) -> None:
+    """Move this (forked, about to exec) process into the network namespace at ``path``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), f"cannot enter the network namespace {path}")
+    os.close(fd)
 
 
 def main() -> None:

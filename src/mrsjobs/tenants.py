@@ -1,0 +1,154 @@
+"""Each project's own OS user and network namespace: what keeps one project's jobs
+away from another project's and from the service.
+
+A project's jobs (and its clusters' metastores) run as an unprivileged user of
+that project, ``mrsj-<hash>``, inside a network namespace of that project that has
+only a loopback interface: they reach each other and their own project's daemons,
+and nothing else on this host (not the service's database, not another project's
+metastore, not the service's API). Creating both needs root; the service creates
+them on first use and keeps them (jobs outlive a service restart).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import pwd
+import socket
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+USER_PREFIX = "mrsj-"
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+
+
+class TenancyError(Exception):
+    """A project's user or network namespace could not be made."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """Who a project's jobs run as, and in which network namespace (None: the host's)."""
+
+    project_id: str
+    user: str
+    uid: int
+    gid: int
+    netns: str | None = None
+
+    @property
+    def netns_path(self) -> Path | None:
+        return NETNS_DIR / self.netns if self.netns else None
+
+
+def tenant_name(project_id: str) -> str:
+    """A short, stable OS name for a project (user and namespace): ids are longer
+    than user names may be, and a hash shows nothing of the id."""
+    return USER_PREFIX + hashlib.sha256(project_id.encode()).hexdigest()[:16]
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+
+
+class Tenants:
+    """Finds, and on first use creates, each project's user and namespace (as root).
+
+    Several services on one host share them: creation tolerates a concurrent one.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, Tenant] = {}
+        self._lock = threading.Lock()
+
+    def known(self, project_id: str) -> bool:
+        return project_id in self._known
+
+    def get(self, project_id: str) -> Tenant:
+        found = self._known.get(project_id)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._known.get(project_id)
+            if found is None:
+                found = self._known[project_id] = self._make(project_id)
+            return found
+
+    def _make(self, project_id: str) -> Tenant:
+        name = tenant_name(project_id)
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            done = _run("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", "--user-group", "--comment",
+                        "mrsjobs project", name)
+            # 9: made meanwhile by another instance.
+            if done.returncode not in (0, 9):
+                raise TenancyError(f"useradd {name}: {done.stderr.strip()}") from None
+            entry = pwd.getpwnam(name)
+        if not (NETNS_DIR / name).exists():
+            done = _run("ip", "netns", "add", name)
+            if done.returncode != 0 and not (NETNS_DIR / name).exists():
+                raise TenancyError(f"ip netns add {name}: {done.stderr.strip()}")
+        # Idempotent, and a namespace made by a crashed start may still have it down.
+        done = _run("ip", "-n", name, "link", "set", "lo", "up")
+        if done.returncode != 0:
+            raise TenancyError(f"ip -n {name} link set lo up: {done.stderr.strip()}")
+        return Tenant(project_id, name, entry.pw_uid, entry.pw_gid, name)
+
+    def release_idle(self) -> None:
+        """Remove the namespaces of this service's projects that nothing runs in any more
+        (a job or metastore still running keeps its namespace; a restart finds it)."""
+        with self._lock:
+            for project_id, tenant in list(self._known.items()):
+                done = _run("ip", "netns", "pids", tenant.user)
+                if done.returncode == 0 and not done.stdout.strip():
+                    _run("ip", "netns", "delete", tenant.user)
+                    del self._known[project_id]
+
+    def remove(self, project_id: str) -> None:
+        """Remove a project's namespace and user (its processes must be gone)."""
+        name = tenant_name(project_id)
+        with self._lock:
+            self._known.pop(project_id, None)
+            if (NETNS_DIR / name).exists():
+                _run("ip", "netns", "delete", name)
+            _run("userdel", name)
+
+
+def connects(netns: Path | None, host: str, port: int, timeout: float = 1.0) -> bool:
+    """True if ``host:port`` accepts a TCP connection as seen from ``netns``.
+
+    A thread's network namespace is its own (setns affects the calling thread only),
+    so a short-lived thread enters it and the service's other threads stay put.
+    """
+    if netns is None:
+        return _connects(host, port, timeout)
+    result: list[bool] = [False]
+
+    def probe() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                return
+        finally:
+            os.close(fd)
+        result[0] = _connects(host, port, timeout)
+
+    thread = threading.Thread(target=probe, name="netns-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 5)
+    return result[0]
+
+
+def _connects(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
