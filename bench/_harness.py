@@ -333,6 +333,10 @@ class Server:
     def run_dir(self, job_id: str) -> Path:
         return self.runs_dir / job_id
 
+    def area(self, name: str) -> Path:
+        """Where ``hdfs:///name`` of the default cluster is on this host."""
+        return self.data_dir / "clusters" / self.cluster_id / "files" / name
+
     def cli(self, *args: str) -> str:
         out = subprocess.run(
             [PYTHON, "-m", "mrsjobs.cli", *args, "--data-dir", str(self.data_dir)],
@@ -407,6 +411,14 @@ class Server:
         job_id: str = resp.json()["job_submit_result"]["job_id"]
         return job_id
 
+    def put(self, client: httpx.Client, path: str, data: bytes) -> str:
+        """Upload to the default cluster's file area; the ``hdfs:///`` URI of the file."""
+        resp = client.put(f"/v2/{self.project_id}/clusters/{self.cluster_id}/files",
+                          params={"path": path}, content=data)
+        if resp.status_code != 201:
+            raise RuntimeError(f"put: {resp.status_code} {resp.text}")
+        return f"hdfs://{path}"
+
     def show(self, client: httpx.Client, job_id: str) -> dict[str, Any]:
         resp = client.get(f"{self.jobs_path}/{job_id}")
         if resp.status_code != 202:
@@ -474,6 +486,17 @@ class _Terminated(BaseException):
     pass
 
 
+def remove_tenants(server: Server) -> None:
+    """Remove the OS users and network namespaces the server made for its projects."""
+    if os.geteuid() != 0 or not server.project_id:
+        return
+    from mrsjobs.tenants import Tenants
+
+    tenants = Tenants()
+    for project in json.loads(server.cli("project", "list", "--json")):
+        tenants.remove(project["id"])
+
+
 def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
     raise _Terminated(f"signal {signum}")
 
@@ -534,6 +557,8 @@ class Bench:
         killed = kill_leftovers(str(self.root))
         if killed:
             log(f"killed {killed} leftover process(es) under {self.root}")
+        for server in self.servers:
+            remove_tenants(server)
         if self.keep:
             log(f"kept {self.root}")
         else:

@@ -2,13 +2,17 @@
 
 The job is a tiny bash script that appends ``$EPOCHREALTIME`` to the file named in
 its last argument. Per sample the bench submits a SparkSubmit job whose argument is a
-fresh stamp path (the service runs ``<script> --master local[2] --conf ... <path>``),
+fresh stamp path in the cluster's file area (``hdfs:///<stamp>``; the service runs
+``<script> --master local[2] --conf ... <local path>``),
 takes t0 right after the HTTP response arrives and waits for the stamp; latency =
 stamp - t0. It can be <= 0 when the job started before the response arrived; it is
 kept as measured, and "submit call start -> process started" is reported too.
 
-Baseline, in the same run and alternating with the service sample by sample: the
-same script started with ``subprocess.Popen`` from this process (t0 just before it).
+Two services, in the same run and taking turns sample by sample with the baseline: one
+that contains its jobs (per-project user, network namespace and sandbox, the default
+as root) and one with ``MRSJOBS_ISOLATION=off``, so the cost of containment is the
+difference. Baseline: the same script started with ``subprocess.Popen`` from this
+process (t0 just before it).
 
 Each service sample waits for its job to end before the next one starts. The
 service's own timestamps (submitted_time, pid.json started_ms) split the latency
@@ -91,10 +95,11 @@ def trace_run_dir(run_dir: Path, stamp: Path, timeout: float = 20.0) -> dict[str
     return seen
 
 
-def service_sample(server: Server, client: httpx.Client, stamp: Path,
+def service_sample(server: Server, client: httpx.Client, name: str,
                    trace: bool = False) -> dict[str, Any]:
+    stamp = server.area(name)
     t_call = time.time_ns()
-    job_id = server.submit(client, [str(stamp)], name="dispatch")
+    job_id = server.submit(client, [f"hdfs:///{name}"], name="dispatch")
     t0 = time.time_ns()
     seen = trace_run_dir(server.run_dir(job_id), stamp) if trace else {}
     t_stamp = read_stamp(stamp)
@@ -152,42 +157,46 @@ def main() -> None:
         script = write_script(bench.root / "stamp.sh", STAMP_SH)
         stamps = bench.root / "stamps"
         stamps.mkdir()
-        server = bench.server("svc", spark_submit=str(script))
-        service: list[dict[str, Any]] = []
-        baseline: list[dict[str, Any]] = []
+        servers = {"svc": bench.server("svc", spark_submit=str(script)),
+                   "off": bench.server("off", spark_submit=str(script), isolation="off")}
+        samples: dict[str, list[dict[str, Any]]] = {"svc": [], "off": [], "base": []}
+        sides = ("svc", "off", "base")
         n = 0
-        with server.client() as client:
+        clients = {k: v.client() for k, v in servers.items()}
+        try:
             total = args.warmup + args.samples
             for i in range(total):
-                # ABBA order so drift and noise hit both sides alike.
-                order = ("svc", "base") if i % 2 == 0 else ("base", "svc")
-                for side in order:
+                # Each side takes each place in turn, so drift and noise hit all alike.
+                for side in sides[i % 3:] + sides[:i % 3]:
                     n += 1
-                    stamp = stamps / f"{side}-{n}"
-                    if side == "svc":
-                        s = service_sample(server, client, stamp, args.trace)
-                        if i >= args.warmup:
-                            service.append(s)
+                    name = f"{side}-{n}"
+                    if side == "base":
+                        sample = baseline_sample(script, stamps / name, bench.root)
                     else:
-                        b = baseline_sample(script, stamp, bench.root)
-                        if i >= args.warmup:
-                            baseline.append(b)
+                        sample = service_sample(servers[side], clients[side], name,
+                                                args.trace)
+                    if i >= args.warmup:
+                        samples[side].append(sample)
                 if i + 1 == args.warmup:
                     log(f"warm-up done ({args.warmup} of each)")
                 elif (i + 1 - args.warmup) % 50 == 0 and i >= args.warmup:
-                    lat = [s["latency"] for s in service]
-                    blat = [b["latency"] for b in baseline]
-                    log(f"{len(service)}/{args.samples}: service p50 "
-                        f"{summary(lat)['p50']} ms, baseline p50 {summary(blat)['p50']} ms")
+                    p50 = {k: summary([x["latency"] for x in v]).get("p50")
+                           for k, v in samples.items()}
+                    log(f"{len(samples['svc'])}/{args.samples}: p50 {p50} ms")
+        finally:
+            for client in clients.values():
+                client.close()
 
+        service, baseline = samples["svc"], samples["base"]
         svc = summary([s["latency"] for s in service])
+        off = summary([s["latency"] for s in samples["off"]])
         base = summary([b["latency"] for b in baseline])
         meets = (svc.get("p50", 1e9) <= TARGET_P50_MS and svc.get("p99", 1e9) <= TARGET_P99_MS)
         emit({
             "bench": "dispatch",
             "context": run_context(load0),
             "trace_mode": args.trace,
-            "metric": "submit call returned -> job process started (ms)",
+            "metric": "submit call returned -> job process started (ms), jobs contained",
             "samples": len(service),
             "warmup": args.warmup,
             "service": svc,
@@ -195,6 +204,10 @@ def main() -> None:
             "service_submit_call": summary([s["submit_call"] for s in service]),
             "service_started_before_response": sum(1 for s in service if s["latency"] <= 0),
             "service_phases_p50": medians(s["phases"] for s in service),
+            "service_uncontained": off,
+            "containment_cost_p50_ms": (r2(svc["p50"] - off["p50"])
+                                        if service and samples["off"] else None),
+            "ratio_contained_to_uncontained_p50": ratio(svc.get("p50"), off.get("p50")),
             "baseline_popen": base,
             "ratio_p50": ratio(svc.get("p50"), base.get("p50")),
             "ratio_p90": ratio(svc.get("p90"), base.get("p90")),

@@ -1,7 +1,9 @@
 """Kill latency: "kill call -> job reads KILLED with its whole process tree gone".
 
 Part 1, a process tree that honours SIGTERM: a bash script that starts a child shell
-(itself with a ``sleep`` child, the job's grandchild) and a ``sleep``, and waits.
+(itself with a ``sleep`` child, the job's grandchild) and a ``sleep``, and waits. Two
+services take turns with the baseline: one that contains its jobs (the default as root:
+per-project user, network namespace, sandbox) and one with ``MRSJOBS_ISOLATION=off``.
 Per sample: submit, wait until the job is RUNNING and its four processes exist (the
 process group from the run directory's pid.json, members from /proc), take t0 just
 before the kill call, then poll show (~1 ms apart) until the job reads KILLED and no
@@ -133,10 +135,12 @@ def wait_gone(pgid: int, members: Sequence[int], under: str, timeout: float,
 
 
 def service_tree_sample(server: Server, client: httpx.Client, i: int) -> dict[str, Any]:
-    job_id = server.submit(client, [f"tree-{i}"], name="kill")
+    job_id = server.submit(client, [f"hdfs:///tree-{i}"], name="kill")
     rec = wait_for(lambda: server.pid_record(job_id), timeout=20, message="pid.json")
     pgid = rec["pgid"]
-    members = wait_for(lambda: m if len(m := group_members(pgid)) >= TREE_SIZE else None,
+    # A contained job's group also holds its sandbox (bubblewrap and its init).
+    size = TREE_SIZE + (2 if rec.get("sandboxed") else 0)
+    members = wait_for(lambda: m if len(m := group_members(pgid)) >= size else None,
                        timeout=20, message=f"the tree of {job_id}")
     server.wait_state(client, job_id, {"RUNNING"}, timeout=20)
     run_dir = server.run_dir(job_id)
@@ -202,30 +206,36 @@ def baseline_tree_sample(bench: Bench, script: Path, i: int) -> dict[str, Any]:
 
 def tree_part(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     script = write_script(bench.root / "tree.sh", TREE_SH)
-    server = bench.server("tree", spark_submit=str(script))
-    service: list[dict[str, Any]] = []
-    baseline: list[dict[str, Any]] = []
-    with server.client() as client:
+    servers = {"svc": bench.server("tree", spark_submit=str(script)),
+               "off": bench.server("tree-off", spark_submit=str(script), isolation="off")}
+    samples: dict[str, list[dict[str, Any]]] = {"svc": [], "off": [], "base": []}
+    sides = ("svc", "off", "base")
+    clients = {k: v.client() for k, v in servers.items()}
+    try:
         for i in range(args.warmup + args.samples):
-            order = ("svc", "base") if i % 2 == 0 else ("base", "svc")
-            for side in order:
-                if side == "svc":
-                    s = service_tree_sample(server, client, i)
-                    if i >= args.warmup:
-                        service.append(s)
+            # Each side takes each place in turn, so drift and noise hit all alike.
+            for side in sides[i % 3:] + sides[:i % 3]:
+                if side == "base":
+                    sample = baseline_tree_sample(bench, script, i)
                 else:
-                    b = baseline_tree_sample(bench, script, i)
-                    if i >= args.warmup:
-                        baseline.append(b)
+                    sample = service_tree_sample(servers[side], clients[side], i)
+                if i >= args.warmup:
+                    samples[side].append(sample)
             done = i + 1 - args.warmup
             if done > 0 and done % 20 == 0:
-                log(f"tree {done}/{args.samples}: service p50 "
-                    f"{summary([s['latency'] for s in service])['p50']} ms, baseline p50 "
-                    f"{summary([b['latency'] for b in baseline])['p50']} ms")
-    rows = server.db_jobs(s["job_id"] for s in service)
-    server.stop()
+                p50 = {k: summary([x["latency"] for x in v]).get("p50")
+                       for k, v in samples.items()}
+                log(f"tree {done}/{args.samples}: p50 {p50} ms")
+    finally:
+        for client in clients.values():
+            client.close()
+    service, baseline = samples["svc"], samples["base"]
+    rows = servers["svc"].db_jobs(s["job_id"] for s in service)
+    for server in servers.values():
+        server.stop()
     phases = [kill_phases(s, rows[s["job_id"]]) for s in service]
     svc = summary([s["latency"] for s in service])
+    off = summary([s["latency"] for s in samples["off"]])
     base = summary([b["latency"] for b in baseline])
     exits: dict[str, int] = {}
     for s in service:
@@ -235,6 +245,9 @@ def tree_part(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
         "samples": len(service),
         "warmup": args.warmup,
         "service": svc,
+        "service_uncontained": off,
+        "containment_cost_p50_ms": r2(svc["p50"] - off["p50"]) if service else None,
+        "ratio_contained_to_uncontained_p50": ratio(svc.get("p50"), off.get("p50")),
         "service_kill_call": summary([s["kill_call"] for s in service]),
         "service_show_call": summary([x for s in service for x in s["show_call"]]),
         "service_phases_p50": medians(phases),
@@ -290,10 +303,11 @@ def wait_marker(marker: Path, failed: Callable[[], str | None], timeout: float =
     wait_for(ready, timeout=timeout, interval=0.05, message=f"marker {marker.name}")
 
 
-def service_spark_sample(server: Server, client: httpx.Client, app: Path,
-                         marker: Path) -> dict[str, Any]:
+def service_spark_sample(server: Server, client: httpx.Client, app: str,
+                         name: str) -> dict[str, Any]:
+    marker = server.area(name)
     t_submit = now()
-    job_id = server.submit(client, [str(app), str(marker)], name="kill-spark")
+    job_id = server.submit(client, [app, f"hdfs:///{name}"], name="kill-spark")
     run_dir = server.run_dir(job_id)
 
     def failed() -> str | None:
@@ -384,12 +398,12 @@ def spark_part(bench: Bench, samples: int) -> dict[str, Any]:
     service: list[dict[str, Any]] = []
     baseline: list[dict[str, Any]] = []
     with server.client() as client:
+        area_app = server.put(client, "/spark_app.py", SPARK_APP.encode())
         for i in range(samples):
             order = ("svc", "base") if i % 2 == 0 else ("base", "svc")
             for side in order:
                 if side == "svc":
-                    marker = bench.root / f"spark-marker-{i}"
-                    s = service_spark_sample(server, client, app, marker)
+                    s = service_spark_sample(server, client, area_app, f"spark-marker-{i}")
                     service.append(s)
                     log(f"spark service sample {i + 1}: start {s['startup_s']}s, kill "
                         f"{r2(s['latency'])} ms, exit {s['exit']}")

@@ -97,6 +97,17 @@ class Server:
     def jobs_path(self) -> str:
         return f"/v2/{self.project_id}/clusters/{self.cluster_id}/job-executions"
 
+    def area_path(self, *parts: str) -> Path:
+        """The local path of ``hdfs:///<parts>`` in the default cluster's file area."""
+        clusters = self.env.get("MRSJOBS_CLUSTERS_DIR") or self.data_dir / "clusters"
+        return (Path(clusters) / self.cluster_id / "files").resolve().joinpath(*parts)
+
+    def put_file(self, client: httpx.Client, path: str, content: bytes) -> None:
+        """Upload ``content`` to ``hdfs://<path>`` in the default cluster's file area."""
+        resp = client.put(f"/v2/{self.project_id}/clusters/{self.cluster_id}/files",
+                          params={"path": path}, content=content)
+        assert resp.status_code == 201, resp.text
+
     def cli(self, *args: str) -> str:
         return mrsjobs(*args, "--data-dir", str(self.data_dir), env=self.env)
 
@@ -199,20 +210,25 @@ def new_server(tmp_path: Path, index: int = 0, **settings: str) -> Server:
 def stop_server(server: Server) -> None:
     server.stop()
     kill_leftovers(str(server.data_dir))
-    remove_tenants(server.data_dir)
+    remove_tenants(server.data_dir, [server.project_id] if server.project_id else [])
 
 
-def remove_tenants(data_dir: Path) -> None:
+def remove_tenants(data_dir: Path, known: list[str] | None = None) -> None:
     """Remove the OS users and network namespaces of the projects a test server made
-    (its processes must be gone): tests leave nothing behind on the host."""
-    if os.geteuid() != 0 or not (data_dir / "mrsjobs.db").exists():
+    (its processes must be gone): tests leave nothing behind on the host. The projects
+    are those of the server's SQLite database and ``known`` (a PostgreSQL database may
+    be gone by the time the server is cleaned up)."""
+    if os.geteuid() != 0:
         return
     from mrsjobs.tenants import Tenants
 
-    projects = json.loads(mrsjobs("project", "list", "--json", "--data-dir", str(data_dir)))
+    ids = set(known or [])
+    if (data_dir / "mrsjobs.db").exists():
+        listed = json.loads(mrsjobs("project", "list", "--json", "--data-dir", str(data_dir)))
+        ids.update(project["id"] for project in listed)
     tenants = Tenants()
-    for project in projects:
-        tenants.remove(project["id"])
+    for project_id in sorted(ids):
+        tenants.remove(project_id)
 
 
 #: Settings of a server whose Spark tools are a trivial script.

@@ -64,7 +64,8 @@ class Containment:
 
 def open_containment(settings: Settings, tools: Sequence[str | Path | None] = ()) -> Containment:
     """The containment this host gives for ``MRSJOBS_ISOLATION``; ``tools`` are commands
-    that jobs run, whose folders contained processes must see."""
+    that jobs run, which contained processes must see (the files alone, not what lies
+    beside them)."""
     isolation, reason = detect(settings.isolation)
     if isolation is Isolation.OFF:
         if settings.isolation == "on":
@@ -73,8 +74,8 @@ def open_containment(settings: Settings, tools: Sequence[str | Path | None] = ()
         log.warning("jobs are NOT contained (%s): they run as the service, see its files "
                     "and reach its network; only one project's jobs will run", reason)
         return Containment(isolation, reason)
-    folders = [os.path.dirname(os.path.realpath(t)) for t in tools if t and os.sep in str(t)]
-    runtime = runtime_paths(settings.spark_dir, java_home(settings.java), *folders)
+    files = [os.path.realpath(t) for t in tools if t and os.sep in str(t)]
+    runtime = runtime_paths(settings.spark_dir, java_home(settings.java), *files)
     sandbox = Sandbox(runtime, (settings.data_dir / "sandbox").resolve())
     tenants = Tenants() if isolation is Isolation.FULL else None
     if tenants is None:

@@ -16,14 +16,16 @@ inside (bubblewrap would make them 0700) and hold nothing else.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from .tenants import Tenant
 
@@ -31,6 +33,8 @@ from .tenants import Tenant
 ETC_FILES = ("alternatives", "ssl", "ca-certificates", "hosts", "nsswitch.conf", "host.conf",
              "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
              "mime.types", "java-17-openjdk", "java-21-openjdk")
+P = TypeVar("P", str, Path)
+
 #: Top-level names that merged-/usr systems make links into /usr.
 USR_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
@@ -80,51 +84,59 @@ class Confinement:
     tied: bool = True
 
 
-@dataclass
 class Sandbox:
     """Builds bubblewrap command lines. ``runtime`` are the read-only trees every
-    contained process gets; ``etc_dir`` is where per-user passwd/group files go."""
+    contained process gets; ``state_dir`` holds the sandbox's own /etc and the
+    per-user passwd and group files.
 
-    runtime: Sequence[Path]
-    etc_dir: Path
-    bwrap: str = "bwrap"
-    setpriv: str = "setpriv"
-    _written: set[str] = field(default_factory=set)
+    The parts every command shares are worked out once: a job's launch is a hot path.
+    """
 
-    def command(self, argv: Sequence[str], conf: Confinement) -> list[str]:
-        # dest -> (option, source); parents are mounted before what lies inside them.
-        mounts: dict[Path, tuple[str, str | None]] = {}
-        for path in (*self.runtime, *conf.read):
-            mounts.setdefault(Path(path), ("--ro-bind", str(path)))
-        for path in conf.write:
-            mounts[Path(path)] = ("--bind", str(path))
-        mounts = {p: mounts[p] for p in _outermost(mounts)}
-        for path in _etc_files():
-            mounts[path] = ("--ro-bind", str(path))
-        passwd, group = self._identity(conf.tenant)
-        mounts[Path("/etc/passwd")] = ("--ro-bind", str(passwd))
-        mounts[Path("/etc/group")] = ("--ro-bind", str(group))
-        mounts[Path("/tmp")] = ("--bind", str(conf.tmp)) if conf.tmp else ("--tmpfs", None)
-        args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-                "--unshare-cgroup-try", "--hostname", "localhost"]
-        if conf.tied:
-            args.append("--die-with-parent")
+    def __init__(self, runtime: Sequence[Path], state_dir: Path, bwrap: str = "bwrap",
+                 setpriv: str = "setpriv") -> None:
+        self.bwrap = bwrap
+        self.setpriv = setpriv
+        self.state_dir = state_dir
+        self._runtime = {str(p): ("--ro-bind", str(p)) for p in _outermost(runtime)}
+        self._etc = _copy_etc(state_dir)
+        self._links: list[str] = []
         for name in USR_LINKS:
             link = Path("/") / name
             if link.is_symlink():
-                args += ["--symlink", os.readlink(link), str(link)]
-        made: set[Path] = {Path("/")}
-        same: set[Path] = set()  # trees mounted from the same host path
-        for dest in sorted(mounts, key=lambda p: len(p.parts)):
+                self._links += ["--symlink", os.readlink(link), str(link)]
+        self._written: set[str] = set()
+
+    def command(self, argv: Sequence[str], conf: Confinement) -> list[str]:
+        # dest -> (option, source); parents are mounted before what lies inside them.
+        mounts: dict[str, tuple[str, str | None]] = dict(self._runtime)
+        for path in conf.read:
+            mounts.setdefault(str(path), ("--ro-bind", str(path)))
+        for path in conf.write:
+            mounts[str(path)] = ("--bind", str(path))
+        mounts = {p: mounts[p] for p in _outermost(mounts)}
+        passwd, group = self._identity(conf.tenant)
+        mounts["/etc"] = ("--ro-bind", str(self._etc))
+        mounts["/etc/passwd"] = ("--ro-bind", str(passwd))
+        mounts["/etc/group"] = ("--ro-bind", str(group))
+        mounts["/tmp"] = ("--bind", str(conf.tmp)) if conf.tmp else ("--tmpfs", None)
+        args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                "--unshare-cgroup-try", "--hostname", "localhost", *self._links]
+        if conf.tied:
+            args.append("--die-with-parent")
+        made = {""}
+        same: list[str] = []  # trees mounted from the same host path
+        for dest in sorted(mounts, key=lambda p: p.count("/")):
             option, source = mounts[dest]
-            for parent in reversed(dest.parents):
-                if parent not in made and not any(m in parent.parents for m in same):
-                    args += ["--perms", "0755", "--dir", str(parent)]
+            parent = ""
+            for part in dest.split("/")[1:-1]:
+                parent += "/" + part
+                if parent not in made and not any(parent.startswith(m + "/") for m in same):
+                    args += ["--perms", "0755", "--dir", parent]
                     made.add(parent)
-            args += [option, str(dest)] if source is None else [option, source, str(dest)]
+            args += [option, dest] if source is None else [option, source, dest]
             made.add(dest)
-            if source == str(dest):
-                same.add(dest)
+            if source == dest:
+                same.append(dest)
         args += ["--proc", "/proc", "--dev", "/dev", "--chdir", str(conf.cwd)]
         if conf.tenant is None:
             return [*args, "--", *argv]
@@ -140,9 +152,9 @@ class Sandbox:
             name, uid, gid = "mrsjobs", os.getuid(), os.getgid()
         else:
             name, uid, gid = tenant.user, tenant.uid, tenant.gid
-        folder = self.etc_dir / name
+        folder = self.state_dir / "users" / name
         passwd, group = folder / "passwd", folder / "group"
-        if name not in self._written or not passwd.exists():
+        if name not in self._written:
             folder.mkdir(parents=True, exist_ok=True)
             _write(passwd, f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
                            f"{name}:x:{uid}:{gid}:mrsjobs job:/tmp:/usr/sbin/nologin\n"
@@ -150,6 +162,36 @@ class Sandbox:
             _write(group, f"root:x:0:\n{name}:x:{gid}:\nnogroup:x:65534:\n")
             self._written.add(name)
         return passwd, group
+
+
+def _copy_etc(state_dir: Path) -> Path:
+    """A copy of what of /etc a contained process needs, mounted as its /etc (one mount,
+    not one per file). Named after what it copied: a host whose /etc changed gets a new
+    copy, and a job still running keeps the one it started with."""
+    found = [p for p in (Path("/etc") / n for n in ETC_FILES) if p.exists()]
+    stamp = hashlib.sha256(repr([(p.name, p.lstat().st_mtime_ns) for p in found]).encode())
+    target = state_dir / f"etc-{stamp.hexdigest()[:12]}"
+    if (target / ".complete").exists():
+        return target
+    building = state_dir / f"{target.name}.{os.getpid()}.tmp"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.copytree(path, building / path.name, symlinks=True)
+        else:
+            shutil.copy2(path, building / path.name, follow_symlinks=False)
+    for name in ("passwd", "group"):  # mount points for the per-user files
+        (building / name).touch()
+    (building / ".complete").touch()
+    for folder, _, _ in os.walk(building):
+        os.chmod(folder, 0o755)
+    building.chmod(0o755)
+    try:
+        building.rename(target)
+    except OSError:  # made meanwhile by another instance
+        shutil.rmtree(building, ignore_errors=True)
+    return target
 
 
 def runtime_paths(*extra: str | Path | None) -> list[Path]:
@@ -173,13 +215,10 @@ def java_home(java: str) -> Path | None:
     return Path(os.path.realpath(found)).parent.parent if found else None
 
 
-def _outermost(paths: Iterable[Path]) -> set[Path]:
-    unique = set(paths)
-    return {p for p in unique if not any(q != p and q in p.parents for q in unique)}
-
-
-def _etc_files() -> list[Path]:
-    return [p for p in (Path("/etc") / n for n in ETC_FILES) if p.exists()]
+def _outermost(paths: Iterable[P]) -> set[P]:
+    unique = {str(p): p for p in paths}
+    return {p for s, p in unique.items()
+            if not any(s.startswith(q + "/") for q in unique if q != "/")}
 
 
 def _write(path: Path, text: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,19 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import FIXTURES, Server, free_port, stop_server, wait_for
+from tests.conftest import (
+    FAST,
+    FIXTURES,
+    Server,
+    assert_error,
+    free_port,
+    stop_server,
+    wait_for,
+)
 from tests.databases import POSTGRES_URL
 
-pytestmark = [pytest.mark.spark, pytest.mark.skipif(
-    os.geteuid() != 0, reason="per-project users and network namespaces need root")]
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0,
+                             reason="per-project users and network namespaces need root")
 
 JOB_TIMEOUT = 240
 FINAL = ("FINISHED", "FAILED", "KILLED")
@@ -106,6 +114,8 @@ def sql(name: str, text: str) -> dict[str, Any]:
     return {"job_type": "SparkSql", "job_name": name, "arguments": [text]}
 
 
+@pytest.mark.spark
+@AS_ROOT
 def test_a_job_of_b_reaches_nothing_of_a_or_the_service(two_projects: tuple[Project, Project]
                                                         ) -> None:
     a, b = two_projects
@@ -196,3 +206,24 @@ def _pgid(pid: int) -> int:
     except OSError:
         return -1
     return int(stat[stat.rindex(")") + 2:].split()[2])
+
+
+def test_without_containment_only_the_first_project_runs_jobs(
+        server_factory: Callable[..., Server]) -> None:
+    """Jobs that nothing keeps apart would reach each other: a second project's submit
+    is refused with the reason, the first project's jobs still run."""
+    server = server_factory(**FAST, isolation="off")
+    other = json.loads(server.cli("project", "create", "second", "--json"))
+    token = server.cli("token", "create", "--project", other["project_id"], "--user", "bob")
+    body = {"job_type": "SparkSubmit", "job_name": "j", "arguments": ["hdfs:///app.py"]}
+    with server.client(token) as c:
+        resp = c.post(f"/v2/{other['project_id']}/clusters/{other['cluster_id']}"
+                      "/job-executions", json=body)
+        assert_error(resp, 400, "12000054", "cannot keep the jobs of different projects apart")
+        resp = c.post(f"/v1.1/{other['project_id']}/jobs/submit-job", json={
+            "job_type": 2, "job_name": "j", "cluster_id": other["cluster_id"],
+            "jar_path": "hdfs:///app.py"})
+        assert_error(resp, 400, "12000054", server.project_id)
+    with server.client() as c:
+        job_id = server.submit(c, body)
+        assert server.wait_state(c, job_id, *FINAL)["job_result"] == "SUCCEEDED"

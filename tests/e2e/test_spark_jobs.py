@@ -41,15 +41,29 @@ def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One real server for the module: its metastore starts once, its tables persist."""
     import os
 
-    from tests.conftest import free_port, kill_leftovers
+    from tests.conftest import free_port, stop_server
 
     tmp = tmp_path_factory.mktemp("spark")
     env = dict(os.environ, MRSJOBS_KILL_GRACE_S="10", MRSJOBS_MAX_RUNNING="4")
     server = Server(data_dir=tmp / "data", port=free_port(), env=env, log=tmp / "server.log")
     server.start()
     yield server
-    server.stop()
-    kill_leftovers(str(server.data_dir))
+    stop_server(server)
+
+
+def put(server: Server, path: str, data: bytes | str) -> str:
+    """Upload to the cluster's file area; the ``hdfs:///`` URI a job names it by."""
+    with server.client() as c:
+        resp = c.put(f"/v2/{server.project_id}/clusters/{server.cluster_id}/files",
+                     params={"path": path}, content=data.encode() if isinstance(data, str)
+                     else data)
+        assert resp.status_code == 201, resp.text
+    return f"hdfs://{path}"
+
+
+def area(server: Server, path: str) -> Path:
+    """Where ``hdfs:///path`` of the server's cluster is on this host."""
+    return server.data_dir / "clusters" / server.cluster_id / "files" / path.lstrip("/")
 
 
 def run_jobs(server: Server, *bodies: dict[str, Any]) -> list[dict[str, Any]]:
@@ -69,42 +83,39 @@ def assert_succeeded(server: Server, *jobs: dict[str, Any]) -> None:
             job, log_of(server, job, "stderr.log")[-3000:])
 
 
-def test_spark_submit_and_spark_python(spark_server: Server, tmp_path: Path) -> None:
-    app = tmp_path / "count.py"
-    app.write_text(PI_APP)
-    out1, out2 = tmp_path / "out1", tmp_path / "out2"
+def test_spark_submit_and_spark_python(spark_server: Server) -> None:
+    app = put(spark_server, "/apps/count.py", PI_APP)
     submit, python = run_jobs(
         spark_server,
         {"job_type": "SparkSubmit", "job_name": "count",
-         "arguments": ["--master", "yarn", "--deploy-mode", "cluster", str(app), str(out1),
+         "arguments": ["--master", "yarn", "--deploy-mode", "cluster", app, "hdfs:///out1",
                        "1000"],
          "properties": {"spark.sql.shuffle.partitions": "2"}},
         {"job_type": "SparkPython", "job_name": "count_py",
-         "arguments": [str(app), str(out2), "10"]},
+         "arguments": [app, "hdfs:///out2", "10"]},
     )
     assert_succeeded(spark_server, submit, python)
-    assert out1.read_text() == "500" and out2.read_text() == "5"
+    assert area(spark_server, "out1").read_text() == "500"
+    assert area(spark_server, "out2").read_text() == "5"
     assert python["job_type"] == "SparkSubmit"
 
 
-def test_failing_spark_job_ends_finished_failed(spark_server: Server, tmp_path: Path) -> None:
-    app = tmp_path / "fail.py"
-    app.write_text(FAILING_APP)
+def test_failing_spark_job_ends_finished_failed(spark_server: Server) -> None:
+    app = put(spark_server, "/apps/fail.py", FAILING_APP)
     (job,) = run_jobs(spark_server, {"job_type": "SparkSubmit", "job_name": "fails",
-                                     "arguments": [str(app)]})
+                                     "arguments": [app]})
     assert (job["job_state"], job["job_result"]) == ("FINISHED", "FAILED")
     # spark-submit's PythonRunner sends the application's stderr to its own stdout.
     assert "fails on purpose" in log_of(spark_server, job)
 
 
-def test_sql_jobs_share_the_clusters_metastore(spark_server: Server, tmp_path: Path) -> None:
+def test_sql_jobs_share_the_clusters_metastore(spark_server: Server) -> None:
     (create,) = run_jobs(spark_server, {
         "job_type": "SparkSql", "job_name": "create",
         "arguments": ["CREATE TABLE IF NOT EXISTS words (w STRING, n INT);"
                       "INSERT INTO words VALUES ('spark', 1), ('hive', 2);"]})
     assert_succeeded(spark_server, create)
-    script = tmp_path / "count.sql"
-    script.write_text("SELECT concat('total=', sum(n)) FROM words;\n")
+    script = put(spark_server, "/sql/count.sql", "SELECT concat('total=', sum(n)) FROM words;\n")
     # Two SQL jobs at the same time on one metastore, then scripts of both kinds.
     hive_sql, spark_sql, spark_script, hive_script = run_jobs(
         spark_server,
@@ -113,9 +124,8 @@ def test_sql_jobs_share_the_clusters_metastore(spark_server: Server, tmp_path: P
         {"job_type": "SparkSql", "job_name": "spark_sql",
          "arguments": ["--hiveconf", "x=y",
                        "CREATE TABLE IF NOT EXISTS other (id INT); SELECT 'made=other'"]},
-        {"job_type": "SparkScript", "job_name": "spark_script", "arguments": [str(script)]},
-        {"job_type": "HiveScript", "job_name": "hive_script",
-         "arguments": [f"file://{script}"]},
+        {"job_type": "SparkScript", "job_name": "spark_script", "arguments": [script]},
+        {"job_type": "HiveScript", "job_name": "hive_script", "arguments": [script]},
     )
     assert_succeeded(spark_server, hive_sql, spark_sql, spark_script, hive_script)
     assert "hive=2" in log_of(spark_server, hive_sql)
@@ -134,28 +144,27 @@ def test_bad_sql_fails(spark_server: Server) -> None:
     assert (job["job_state"], job["job_result"]) == ("FINISHED", "FAILED")
 
 
-def test_mapreduce_wordcount(spark_server: Server, wordcount_jar: Path, tmp_path: Path) -> None:
-    src = tmp_path / "in"
-    src.mkdir()
-    (src / "a.txt").write_text("to be or not to be\n")
-    out = tmp_path / "out"
+def test_mapreduce_wordcount(spark_server: Server, wordcount_jar: Path) -> None:
+    jar = put(spark_server, "/mr/wordcount.jar", wordcount_jar.read_bytes())
+    put(spark_server, "/mr/in/a.txt", "to be or not to be\n")
     (job,) = run_jobs(spark_server, {
         "job_type": "MapReduce", "job_name": "wordcount",
-        "arguments": [str(wordcount_jar), str(src), str(out)],
+        "arguments": [jar, "hdfs:///mr/in", "hdfs:///mr/out"],
         "properties": {"mapreduce.job.reduces": "1"}})
     assert_succeeded(spark_server, job)
-    counts = dict(line.split("\t") for line in (out / "part-r-00000").read_text().splitlines())
+    out = area(spark_server, "mr/out/part-r-00000")
+    counts = dict(line.split("\t") for line in out.read_text().splitlines())
     assert counts == {"be": "2", "not": "1", "or": "1", "to": "2"}
 
 
 @pytest.mark.parametrize("how", ["v2 kill", "sahara cancel"])
-def test_kill_running_spark_job_leaves_no_process(spark_server: Server, tmp_path: Path,
-                                                  how: str) -> None:
-    app, marker = tmp_path / "slow.py", tmp_path / "up"
-    app.write_text(SLOW_APP)
+def test_kill_running_spark_job_leaves_no_process(spark_server: Server, how: str) -> None:
+    app = put(spark_server, "/apps/slow.py", SLOW_APP)
+    up = f"/up-{how.replace(' ', '-')}"
+    marker = area(spark_server, up)
     with spark_server.client() as c:
         job_id = spark_server.submit(c, {"job_type": "SparkSubmit", "job_name": "slow",
-                                         "arguments": [str(app), str(marker)]})
+                                         "arguments": [app, f"hdfs://{up}"]})
         wait_for(marker.exists, timeout=JOB_TIMEOUT, interval=0.2, message="Spark to start")
         run_dir = str(spark_server.data_dir / "runs" / job_id)
         assert processes_with(run_dir), "the Spark driver runs in the job's directory"

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from mrsjobs.containment import ContainmentUnavailable, open_containment
 from mrsjobs.launchers import localize
-from mrsjobs.sandbox import Confinement, Sandbox
+from mrsjobs.sandbox import Confinement, Isolation, Sandbox
+from mrsjobs.settings import Settings
 from mrsjobs.tenants import Tenant, tenant_name
 
 TENANT = Tenant("p1", tenant_name("p1"), 2001, 2002, tenant_name("p1"))
@@ -70,3 +72,14 @@ def test_parents_are_mounted_before_what_lies_inside_them(tmp_path: Path) -> Non
 ])
 def test_file_area_paths_become_local_ones(arg: str, local: str) -> None:
     assert localize(arg, Path("/area")) == local
+
+
+def test_isolation_on_refuses_a_host_that_cannot_contain_jobs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap, no ip
+    settings = Settings(data_dir=tmp_path / "data", isolation="on")
+    with pytest.raises(ContainmentUnavailable, match="bubblewrap"):
+        open_containment(settings)
+    off = open_containment(settings.model_copy(update={"isolation": "auto"}))
+    assert (off.isolation, off.per_project, off.sandbox) == (Isolation.OFF, False, None)
+    assert off.command(["x"], Confinement(cwd=tmp_path)) == ["x"]
