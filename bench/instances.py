@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, text
 
 from _harness import (
@@ -149,7 +150,9 @@ def main() -> None:
         script = write_script(bench.root / "job.sh", JOB_SH)
         os.environ["LAUNCHES"] = str(bench.root / "launches")
         settings = {"database_url": url, "spark_submit": str(script), "max_running": "20",
-                    "hive_metastore": "false", "kill_grace_s": "5"}
+                    "hive_metastore": "false", "kill_grace_s": "5",
+                    # instances of one database share the server key
+                    "secret_key": Fernet.generate_key().decode()}
         servers = [bench.server(name, **settings) for name in ("a", "b")]
         ids = {(s.data_dir / "instance-id").read_text().strip(): n
                for n, s in enumerate(servers)}

@@ -16,6 +16,7 @@ from .access import AuthMethod, Identity, Role
 from .crypto import SecretBox, check_password, hash_password, hash_token, new_access_key, new_token
 from .errors import AuthenticationFailed
 from .store.identity import AccessKey, IdentityStore, Project, TokenRecord, User
+from .throttle import BoundedPool, Limits, SignInGuard
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -38,6 +39,16 @@ def _dummy_hash() -> str:
 
 def _fail(check: str) -> AuthenticationFailed:
     return AuthenticationFailed(f"Invalid authentication: {check}.")
+
+
+class _Guessed(AuthenticationFailed):
+    """An AK/SK refusal that may be a guess (an unknown key, a wrong signature): it
+    counts against the source and the key. Other refusals (a stale X-Sdk-Date, a
+    malformed header) are mistakes of honest clients."""
+
+
+def _subject(user_id: str | None, user_name: str | None) -> str:
+    return f"user-id:{user_id}" if user_id else f"user:{user_name or ''}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +94,16 @@ class _Recent(Generic[K, V]):
 
 class Accounts:
     def __init__(self, store: IdentityStore, box: SecretBox, *, token_ttl_s: float = 86400,
-                 sign_window_s: float = 900, clock: Callable[[], float] = time.time) -> None:
+                 sign_window_s: float = 900, clock: Callable[[], float] = time.time,
+                 limits: Limits | None = None) -> None:
+        if limits is None:
+            from .settings import Settings  # the MRSJOBS_* variables, as the server has them
+
+            limits = Limits.from_settings(Settings())
+        self.guard = SignInGuard(limits)
+        # scrypt costs 16 MiB and tens of ms of a core: a few at a time, whatever comes.
+        self.hashing = BoundedPool(limits.hash_concurrency, limits.hash_wait_s,
+                                   limits.hash_queue)
         self.store = store
         self.box = box
         self.token_ttl_s = token_ttl_s
@@ -95,8 +115,8 @@ class Accounts:
     # -- administration (the CLI) ---------------------------------------------------
 
     def create_user(self, project_id: str, name: str, role: Role, password: str | None) -> User:
-        return self.store.add_user(project_id, name, role,
-                                   hash_password(password) if password else None)
+        hashed = self.hashing.run(lambda: hash_password(password)) if password else None
+        return self.store.add_user(project_id, name, role, hashed)
 
     def ensure_user(self, project_id: str, name: str) -> User:
         """The named user, created as a member (with no password) if missing."""
@@ -131,9 +151,29 @@ class Accounts:
 
     def password_login(self, *, password: str, user_id: str | None = None,
                        user_name: str | None = None, project_id: str | None = None,
-                       project_name: str | None = None) -> IssuedToken:
+                       project_name: str | None = None, source: str | None = None
+                       ) -> IssuedToken:
         """A token for the user, scoped to its project. Users belong to one project,
-        so an unscoped request gets that project."""
+        so an unscoped request gets that project.
+
+        Failures count against ``source`` (the caller's address) and the user name or
+        id given; over the limit of either the answer is 429, before any hashing."""
+        subject = _subject(user_id, user_name)
+        self.guard.check(source, subject)
+        try:
+            issued = self._password_login(password, user_id, user_name, project_id,
+                                          project_name)
+        except AuthenticationFailed:
+            self.guard.failed(source, subject)
+            raise
+        self.guard.succeeded(subject)
+        return issued
+
+    def _check_password(self, password: str, stored: str | None) -> bool:
+        return self.hashing.run(lambda: check_password(password, stored or _dummy_hash()))
+
+    def _password_login(self, password: str, user_id: str | None, user_name: str | None,
+                        project_id: str | None, project_name: str | None) -> IssuedToken:
         scoped = bool(project_id or project_name)
         candidates = {p.id: p for p in self._scope(project_id, project_name)}
         if scoped and not candidates:
@@ -147,10 +187,10 @@ class Accounts:
         if len(users) > 1:
             raise _fail("the user name is ambiguous: give a project scope")
         if not users:
-            check_password(password, _dummy_hash())  # as slow as a real check
+            self._check_password(password, None)  # as slow as a real check
             raise AuthenticationFailed(BAD_LOGIN)
         user = users[0]
-        if not check_password(password, user.password_hash or _dummy_hash()):
+        if not self._check_password(password, user.password_hash):
             raise AuthenticationFailed(BAD_LOGIN)
         if user.project_id not in candidates:
             raise _fail("the user has no role on the project in the scope")
@@ -158,11 +198,12 @@ class Accounts:
         return IssuedToken(token, user, candidates[user.project_id], issued_ms, expires_ms)
 
     def token_login(self, *, token: str, project_id: str | None = None,
-                    project_name: str | None = None) -> IssuedToken:
+                    project_name: str | None = None, source: str | None = None
+                    ) -> IssuedToken:
         """A new token for the holder of a valid one (Keystone's ``token`` method, as
         keystoneauth1's ``Token`` plugin sends it): the same user and project, and no
         later expiry, so a stolen token cannot be renewed for ever."""
-        record = self._valid_token(token, "token")
+        record = self._valid_token(token, "token", source)
         user = self.store.user(record.user_id) if record.user_id else None
         if user is None:
             raise _fail("the token belongs to no user that can sign in")
@@ -177,12 +218,17 @@ class Accounts:
 
     # -- tokens ---------------------------------------------------------------------
 
-    def _valid_token(self, token: str, header: str) -> TokenRecord:
+    def _valid_token(self, token: str, header: str, source: str | None = None) -> TokenRecord:
+        """The token's record. An unknown one counts against ``source``, which, over the
+        limit, gets 429 instead of 401; a valid token is never refused (it is 256 random
+        bits, and checking it costs one indexed lookup, no more than a good one)."""
         token_hash = hash_token(token)
         record = self._tokens.get(token_hash)
         if record is None:
             record = self.store.token(token_hash)
             if record is None:
+                self.guard.check(source)
+                self.guard.failed(source)
                 raise _fail(f"the {header} is not valid")
             self._tokens.put(token_hash, record)
         if record.revoked_ms is not None:
@@ -192,10 +238,10 @@ class Accounts:
             raise _fail(f"{header} expired")
         return record
 
-    def token_identity(self, token: str | None) -> Identity:
+    def token_identity(self, token: str | None, source: str | None = None) -> Identity:
         if not token:
             raise _fail("X-Auth-Token is missing")
-        r = self._valid_token(token, "token")
+        r = self._valid_token(token, "token", source)
         return Identity(r.project_id, r.user_name, r.role, AuthMethod.TOKEN, r.user_id or "")
 
     def subject(self, caller: Identity, token: str | None) -> tuple[TokenRecord, User, Project]:
@@ -225,18 +271,35 @@ class Accounts:
         if cached is None:
             key = self.store.access_key(access_key)
             if key is None:
-                raise _fail("unknown access key")
+                raise _Guessed("Invalid authentication: unknown access key.")
             cached = _CachedKey(key, self.box.open(key.secret_sealed))
             self._keys.put(access_key, cached)
         return cached
 
-    def signed_identity(self, req: signing.SignedRequest, authorization: str) -> Identity:
+    def signed_identity(self, req: signing.SignedRequest, authorization: str,
+                        source: str | None = None) -> Identity:
+        """The key's identity if the signature holds. An unknown key or a wrong
+        signature counts against ``source`` and the access key id; over the limit of the
+        key id the answer is 429 before the signature is checked, so a key's secret
+        cannot be guessed at speed. Over the source's limit only a failure gets 429."""
         auth = signing.parse_authorization(authorization)
-        found = self._access_key(auth.access_key)
-        key = found.key
-        project = req.headers.get("x-project-id")
-        if project is not None and project != key.project_id:
-            raise _fail("X-Project-Id is not the project of the access key")
-        signing.verify(req, auth, found.secret, datetime.fromtimestamp(self.clock(), UTC),
-                       self.sign_window_s)
+        subject = f"ak:{auth.access_key}"
+        self.guard.check(None, subject)
+        try:
+            found = self._access_key(auth.access_key)
+            key = found.key
+            project = req.headers.get("x-project-id")
+            if project is not None and project != key.project_id:
+                raise _fail("X-Project-Id is not the project of the access key")
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            signing.check_date(signing.parse_date(req.headers.get("x-sdk-date")), now,
+                               self.sign_window_s)
+            try:
+                signing.verify(req, auth, found.secret, now, self.sign_window_s)
+            except AuthenticationFailed as exc:
+                raise _Guessed(exc.message) from None
+        except _Guessed:
+            self.guard.check(source)
+            self.guard.failed(source, subject)
+            raise
         return Identity(key.project_id, key.user_name, key.role, AuthMethod.AKSK, key.user_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 
@@ -11,8 +13,15 @@ from .domain import Component
 from .settings import Settings
 from .store import Store
 from .store.identity import IdentityStore
+from .store.serverkey import agree_on_key
+from .throttle import Limits
 
 DEFAULT_COMPONENTS = (Component.HADOOP, Component.SPARK, Component.HIVE)
+
+
+class ServerKeyMismatch(RuntimeError):
+    """This instance's server key is not the one the database's secret keys are sealed
+    with: it must not start (every signed request would fail)."""
 
 
 @dataclass(frozen=True)
@@ -33,27 +42,45 @@ def open_store(settings: Settings) -> Store:
 
 def open_accounts(settings: Settings, store: Store) -> Accounts:
     given = settings.secret_key.get_secret_value() if settings.secret_key else None
-    box = SecretBox(load_server_key(settings.secret_key_file, given))
+    key = load_server_key(settings.secret_key_file, given)
+    box = SecretBox(key)
+    check_server_key(store, key, box, "MRSJOBS_SECRET_KEY" if given
+                     else f"the key file {settings.secret_key_file}")
     # One writer queue for the whole database (see Store._write).
     identities = IdentityStore(store.engine, store._write)
     return Accounts(identities, box, token_ttl_s=settings.token_ttl_s,
-                    sign_window_s=settings.signature_window_s)
+                    sign_window_s=settings.signature_window_s,
+                    limits=Limits.from_settings(settings))
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Names a server key without giving it away (an HMAC under the key)."""
+    return hmac.new(key, b"mrsjobs server key fingerprint 1", hashlib.sha256).hexdigest()
+
+
+def check_server_key(store: Store, key: bytes, box: SecretBox, source: str) -> None:
+    """Refuse a server key other than the one the database's instances share."""
+    def opens(sealed: str) -> bool:
+        try:
+            box.open(sealed)
+        except ValueError:
+            return False
+        return True
+
+    if not agree_on_key(store, key_fingerprint(key), opens):
+        raise ServerKeyMismatch(
+            f"this instance's server key ({source}) is not the one the other instances "
+            "of this database seal secret keys with, so no access key would work here: "
+            "set MRSJOBS_SECRET_KEY to the same key on every instance that shares the "
+            "database")
 
 
 def ensure_defaults(store: Store) -> Defaults:
-    """The first project and its first cluster, created on first start."""
-    projects = store.project_ids()
-    created = not projects
-    if created:
-        project_id = uuid.uuid4().hex
-        store.ensure_project(project_id, "default")
-    else:
-        project_id = projects[0]
-    clusters = store.clusters(project_id)
-    if clusters:
-        return Defaults(project_id, clusters[0].id, created)
-    cluster = store.add_cluster(project_id, "local", DEFAULT_COMPONENTS, str(uuid.uuid4()))
-    return Defaults(project_id, cluster.id, True)
+    """The first project and its first cluster, created on first start (once, also
+    when several instances start at once on a fresh database)."""
+    project_id, cluster_id, created = store.ensure_first_cluster(
+        uuid.uuid4().hex, "default", str(uuid.uuid4()), "local", DEFAULT_COMPONENTS)
+    return Defaults(project_id, cluster_id, created)
 
 
 def instance_id(settings: Settings) -> str:

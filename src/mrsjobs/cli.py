@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from .admin_cli import add_commands
-from .bootstrap import ensure_defaults, open_store
+from .bootstrap import ServerKeyMismatch, ensure_defaults, open_accounts, open_store
 from .engines.shim import read_log
 from .settings import Settings
 
@@ -44,11 +45,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .api.app import create_app
+    from .connections import bounded_protocol, connection_cap, raise_fd_limit
 
     settings = _settings(args)
     store = open_store(settings)
     defaults = ensure_defaults(store)
-    store.close()
+    try:
+        open_accounts(settings, store)  # refuses a server key the other instances lack
+    except ServerKeyMismatch as exc:
+        err.print(f"mrsjobs: {exc}", highlight=False)
+        return 3
+    finally:
+        store.close()
     # The supervisor thread hands the GIL back at every SQLite call and process
     # start; under a busy API it would wait up to a whole switch interval (5 ms)
     # each time. A shorter interval keeps dispatch and kill latency low.
@@ -57,8 +65,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     err.print(f"[bold]mrsjobs[/bold] {title}serving data directory {settings.data_dir}")
     err.print(_first_call_help(settings, defaults.project_id, defaults.cluster_id),
               highlight=False, soft_wrap=True)
+    # Connections are bounded (see connections.py): a thousand idle sockets must not
+    # take every descriptor, and a socket that sends no request is closed.
+    max_connections = connection_cap(settings.max_connections, raise_fd_limit())
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=args.log_level, access_log=False)
+                log_level=args.log_level, access_log=False,
+                http=bounded_protocol(max_connections, settings.header_timeout_s),
+                # Above the cap, so it bounds tasks and never refuses a kept connection.
+                limit_concurrency=max_connections + 1, backlog=max_connections,
+                timeout_keep_alive=max(1, math.ceil(settings.idle_timeout_s)))
     return 0
 
 

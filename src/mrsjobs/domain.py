@@ -166,6 +166,8 @@ class Job:
     kill_requested_ms: int | None = None
     kill_requested_by: str | None = None
     kill_signalled_ms: int | None = None
+    #: Kill signals sent so far (each recorded before it goes out), across restarts.
+    kill_attempts: int = 0
     delete_requested: bool = False
     owner: str | None = None
     run_root: str | None = None

@@ -15,6 +15,7 @@ the API maps them to ``{"error_code", "error_msg"}`` in one place.
      +-- FileListFailed           404 12000057 (no such file or directory in a file area)
      +-- FileAccessFailed         500 12000073 (the file area failed otherwise)
      +-- PayloadTooLarge          413 APIGW.0201 (as the API gateway answers it)
+     +-- TooManyRequests          429 APIGW.0308 (as the API gateway throttles), Retry-After
      +-- ContainmentMissing       400 12000054 (jobs of a second project, uncontained)
 """
 
@@ -124,6 +125,22 @@ class PayloadTooLarge(MrsError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"Request entity too large: the limit is {limit} bytes.")
+
+
+class TooManyRequests(MrsError):
+    """The throttling threshold has been reached."""
+
+    # What Huawei Cloud's API gateway answers when it throttles a caller: clients (and
+    # huaweicloudsdkcore, which retries a 429 after its Retry-After) know it as "wait
+    # and try again", where 12000001 would read as "wrong credentials".
+    code = "APIGW.0308"
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        #: Whole seconds until a new attempt may succeed: the ``Retry-After`` header.
+        self.retry_after_s = max(1, retry_after_s)
+        super().__init__(f"The throttling threshold has been reached: {message}; "
+                         f"try again in {self.retry_after_s} s.")
 
 
 class ContainmentMissing(MrsError):

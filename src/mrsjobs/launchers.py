@@ -7,6 +7,7 @@ MRS users write arguments for a YARN cluster (``--master yarn``,
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Container, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -94,10 +95,8 @@ class LocalCluster:
         self._areas: dict[str, FileArea] = {}
         self._lock = threading.Lock()
 
-    def area(self, job_or_cluster: Job | tuple[str, str]) -> FileArea:
+    def area(self, project_id: str, cluster_id: str) -> FileArea:
         """The cluster's file area, made on first use, owned by the project's user."""
-        project_id, cluster_id = ((job_or_cluster.project_id, job_or_cluster.cluster_id)
-                                  if isinstance(job_or_cluster, Job) else job_or_cluster)
         with self._lock:
             area = self._areas.get(cluster_id)
             if area is None:
@@ -112,7 +111,8 @@ class LocalCluster:
             if cluster_id not in self._metastores:
                 home = self.settings.cluster_dir(cluster_id).resolve() / "metastore"
                 self._metastores[cluster_id] = Metastore(MetastoreConfig(
-                    home=home, java=self.settings.java, spark_home=self.settings.spark_dir),
+                    home=home, java=self.settings.java, spark_home=self.settings.spark_dir,
+                    idle_s=self.settings.metastore_idle_s),
                     containment=self.containment, tenant=tenant)
             return self._metastores[cluster_id]
 
@@ -142,7 +142,7 @@ class LocalCluster:
         s = self.settings
         try:
             tenant = self.containment.tenant(job.project_id)
-            area = self.area(job)
+            area = self.area(job.project_id, job.cluster_id)
         except (TenancyError, OSError) as exc:
             raise LaunchFailed(f"the job's sandbox could not be made: {exc}") from exc
         work, tmp = _job_dirs(run_dir, tenant)
@@ -177,6 +177,9 @@ class LocalCluster:
             _chown_tree(work / ".hadoop", tenant)
         else:
             raise JobTypeNotSupported(f"{job.type.value} jobs cannot run on this cluster.")
+        # Inside the sandbox a missing program would only be the job's exit code 127.
+        if shutil.which(argv[0]) is None:
+            raise LaunchFailed(f"{argv[0]} is not an executable program on this host")
         env = {**self._env, "HOME": str(work),
                "USER": tenant.user if tenant else "mrsjobs"}
         contained = self.containment.sandbox is not None
@@ -189,7 +192,7 @@ class LocalCluster:
     def finished(self, job: Job, run_dir: Path) -> None:
         """Copy the job's logs to its v1.1 ``job_log`` directory, when it asked for that."""
         if target := job.submission.get("job_log"):
-            area = self.area(job)
+            area = self.area(job.project_id, job.cluster_id)
             parts = (*_area_parts("job_log", target), job.id)
             for name in ("stdout.log", "stderr.log"):
                 if (run_dir / name).exists():

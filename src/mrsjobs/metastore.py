@@ -12,11 +12,17 @@ Layout of ``MetastoreConfig.home``::
     metastore.lock      fcntl lock: one starter/stopper at a time, across processes
     metastore.pid       pid of the daemon (written by us)
     metastore.port      port it listens on (written by the daemon once it serves)
+    metastore.heartbeat touched by every live service that uses the daemon
     metastore_db/       the Derby database
     warehouse/          managed tables
     logs/metastore.log  daemon stdout/stderr (appended)
     logs/derby.log      Derby's own log
     tmp/                Hive session scratch space of the SQL jobs
+
+The daemon is detached: it outlives the service, so the SQL jobs that run on after a
+restart (or a crash) keep their catalog. It ends itself once nobody needs it: no
+client connection (every running SQL job holds one) and no heartbeat from a service
+for ``MetastoreConfig.idle_s``.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
@@ -64,6 +70,12 @@ class MetastoreError(Exception):
     """The metastore daemon could not be started or stopped."""
 
 
+def _idle_setting() -> float:
+    from .settings import Settings
+
+    return Settings().metastore_idle_s
+
+
 @dataclass(frozen=True)
 class MetastoreConfig:
     home: Path
@@ -75,6 +87,9 @@ class MetastoreConfig:
     stop_timeout: float = 20.0
     """How long SIGTERM gets (Derby shuts down cleanly) before SIGKILL."""
     java_options: tuple[str, ...] = DEFAULT_JAVA_OPTIONS
+    idle_s: float = field(default_factory=_idle_setting)
+    """The daemon ends itself after this long without a client and without a service's
+    heartbeat (``MRSJOBS_METASTORE_IDLE_S``); 0: it runs until stopped."""
 
 
 class Metastore:
@@ -97,6 +112,7 @@ class Metastore:
         self.pid_file = self.home / "metastore.pid"
         self.port_file = self.home / "metastore.port"
         self.lock_file = self.home / "metastore.lock"
+        self.heartbeat_file = self.home / "metastore.heartbeat"
         self.log_file = self.home / "logs" / "metastore.log"
         self.warehouse = self.home / "warehouse"
         self.tmp = self.home / "tmp"
@@ -111,6 +127,8 @@ class Metastore:
         reuses it, or replaces it if it died.
         """
         self._make_home()
+        # This service needs the daemon from now on, for as long as it lives.
+        _Heartbeat.start(self.heartbeat_file, self.config.idle_s)
         with self._locked():
             pid = self._find_pid()
             if pid is not None:
@@ -154,6 +172,7 @@ class Metastore:
 
     def stop(self) -> None:
         """Stop the daemon (SIGTERM its process group, SIGKILL after ``stop_timeout``)."""
+        _Heartbeat.stop(self.heartbeat_file)
         if not self.home.is_dir():
             return
         with self._locked():
@@ -184,7 +203,8 @@ class Metastore:
     def _command(self, port: int) -> list[str]:
         jars = self.config.spark_home / "jars"
         argv = [self.config.java, *self.config.java_options, "-cp", f"{jars}/*",
-                str(JAVA_SOURCE), str(self.home), str(port), str(self.port_file)]
+                str(JAVA_SOURCE), str(self.home), str(port), str(self.port_file),
+                f"{max(0.0, self.config.idle_s):g}"]
         if self.containment is None:
             return argv
         contained = self.containment.command(argv, Confinement(
@@ -273,9 +293,32 @@ class Metastore:
                     os.kill(proc.pid, sig)
                 else:
                     os.killpg(pgid, sig)
-            if proc.wait(wait):
+            # The process we started may end first (a sandbox's outer process) while
+            # the JVM inside still shuts Derby down: done once none of it is left.
+            deadline = time.monotonic() + wait
+            if proc.wait(wait) and self._wait_gone(deadline, sig):
                 return
         raise MetastoreError(f"metastore daemon {proc.pid} survived SIGKILL")
+
+    def _wait_gone(self, deadline: float, sig: int) -> bool:
+        """Wait until no process of this home's daemon is left (signalling any that
+        left the group with ``sig``); False if some still run at ``deadline``."""
+        signalled: set[int] = set()
+        while left := self._processes():
+            for pid in set(left) - signalled:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+                signalled.add(pid)
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL_INTERVAL / 2)
+        return True
+
+    def _processes(self) -> list[int]:
+        """The live processes that run this home's daemon (its sandbox included)."""
+        with os.scandir("/proc") as entries:
+            return [int(e.name) for e in entries
+                    if e.name.isdigit() and self._is_ours(int(e.name))]
 
     def _find_pid(self) -> int | None:
         """The live daemon of this home: the pid file's, or found in /proc.
@@ -286,10 +329,11 @@ class Metastore:
         pid = _read_int(self.pid_file)
         if pid is not None and self._is_ours(pid):
             return pid
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit() and self._is_ours(int(entry.name)):
-                _write_atomic(self.pid_file, f"{entry.name}\n")
-                return int(entry.name)
+        with os.scandir("/proc") as entries:
+            for entry in entries:
+                if entry.name.isdigit() and self._is_ours(int(entry.name)):
+                    _write_atomic(self.pid_file, f"{entry.name}\n")
+                    return int(entry.name)
         return None
 
     def _is_ours(self, pid: int) -> bool:
@@ -313,6 +357,44 @@ class Metastore:
         except OSError as e:
             return f"(no log: {e})"
         return text[-_LOG_TAIL_CHARS:]
+
+
+class _Heartbeat:
+    """Touches a metastore's heartbeat file while this process lives (one thread per
+    file and process): the daemon does not idle out while a service needs it."""
+
+    _running: dict[Path, threading.Event] = {}
+    _lock = threading.Lock()
+
+    @classmethod
+    def start(cls, path: Path, idle_s: float) -> None:
+        _touch(path)
+        if idle_s <= 0:
+            return
+        with cls._lock:
+            if path in cls._running:
+                return
+            stop = cls._running[path] = threading.Event()
+        every = max(0.05, min(idle_s / 4, 10.0))
+        threading.Thread(target=cls._beat, args=(path, stop, every), daemon=True,
+                         name=f"metastore-heartbeat {path.parent.name}").start()
+
+    @classmethod
+    def stop(cls, path: Path) -> None:
+        with cls._lock:
+            stop = cls._running.pop(path, None)
+        if stop is not None:
+            stop.set()
+
+    @staticmethod
+    def _beat(path: Path, stop: threading.Event, every: float) -> None:
+        while not stop.wait(every):
+            _touch(path)
+
+
+def _touch(path: Path) -> None:
+    with contextlib.suppress(OSError):  # the home may be gone (project deleted)
+        path.touch()
 
 
 class _Process:

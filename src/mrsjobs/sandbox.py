@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -105,6 +106,7 @@ class Sandbox:
             if link.is_symlink():
                 self._links += ["--symlink", os.readlink(link), str(link)]
         self._written: set[str] = set()
+        self._lock = threading.Lock()
 
     def command(self, argv: Sequence[str], conf: Confinement) -> list[str]:
         # dest -> (option, source); parents are mounted before what lies inside them.
@@ -154,13 +156,14 @@ class Sandbox:
             name, uid, gid = tenant.user, tenant.uid, tenant.gid
         folder = self.state_dir / "users" / name
         passwd, group = folder / "passwd", folder / "group"
-        if name not in self._written:
-            folder.mkdir(parents=True, exist_ok=True)
-            _write(passwd, f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-                           f"{name}:x:{uid}:{gid}:mrsjobs job:/tmp:/usr/sbin/nologin\n"
-                           "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
-            _write(group, f"root:x:0:\n{name}:x:{gid}:\nnogroup:x:65534:\n")
-            self._written.add(name)
+        with self._lock:  # a project's first jobs are prepared in parallel threads
+            if name not in self._written:
+                folder.mkdir(parents=True, exist_ok=True)
+                _write(passwd, f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                               f"{name}:x:{uid}:{gid}:mrsjobs job:/tmp:/usr/sbin/nologin\n"
+                               "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+                _write(group, f"root:x:0:\n{name}:x:{gid}:\nnogroup:x:65534:\n")
+                self._written.add(name)
         return passwd, group
 
 
@@ -222,7 +225,8 @@ def _outermost(paths: Iterable[P]) -> set[P]:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    # Instances on one host may write the same file: each its own temporary name.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(text)
     tmp.chmod(0o644)
     tmp.replace(path)

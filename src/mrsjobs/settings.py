@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # on one host that share a database share this too, so their SQL jobs see the
     # same tables.
     clusters_dir: Path | None = None
+    # A cluster's metastore daemon outlives the service (its SQL jobs do too) and ends
+    # itself this long after its last client went and no service heartbeats it.
+    metastore_idle_s: float = 60.0
 
     # Several instances may share one PostgreSQL database: each needs its own id (by
     # default one kept in its data directory) and heartbeats; a silent one's jobs are
@@ -66,6 +69,22 @@ class Settings(BaseSettings):
     token_ttl_s: float = 86400
     signature_window_s: float = 900
     secret_key: SecretStr | None = None
+    # Abuse limits (throttle.py): failed sign-ins per source address and per user name
+    # or access key within a sliding window, then 429 until it has passed (0: off), with
+    # this many keys tracked per kind; scrypt at most ``hash_concurrency`` at once
+    # (default: the CPUs; 0: no bound), a sign-in waiting up to ``hash_wait_s``.
+    signin_failures: int = 10
+    signin_window_s: float = 60.0
+    signin_tracked_keys: int = 10_000
+    hash_concurrency: int | None = None
+    hash_wait_s: float = 1.0
+    # Connections (the ``serve`` command): at most this many open, more are closed at
+    # once; an idle keep-alive connection is closed after ``idle_timeout_s``, and one
+    # that has not sent a whole request head ``header_timeout_s`` after it connected
+    # (or after the first byte of a request) too.
+    max_connections: int = 2048
+    idle_timeout_s: float = 5.0
+    header_timeout_s: float = 10.0
 
     kill_grace_s: float = 5.0
     kill_attempts: int = 3
@@ -93,6 +112,8 @@ class Settings(BaseSettings):
     job_read_paths: str = ""
     # The largest file one PUT may store in a cluster's file area.
     max_upload_bytes: int = 1 << 30
+    # The largest body of any other request (413 beyond it, before it is read).
+    max_body_bytes: int = 1 << 20
 
     @property
     def db_url(self) -> str:

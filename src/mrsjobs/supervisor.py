@@ -13,8 +13,10 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,11 +30,37 @@ from .domain import (
     outcome_of,
 )
 from .engines.base import Engine, Handle, LaunchFailed, LaunchSpec
-from .errors import MrsError
+from .errors import JobNotFound, MrsError
 from .store import Store, now_ms
 from .store.instances import Registry
 
 log = logging.getLogger(__name__)
+
+#: Tests only: a path. The kill path creates it right after a signal went out and then
+#: holds the supervisor there, so that a test can crash the service at that instant.
+KILL_GATE_ENV = "MRSJOBS_TEST_KILL_GATE"
+#: Errors in a row while watching a job before it is given up (FAILED, with the reason).
+WATCH_RETRIES = 3
+#: The longest pause between tries to record a job's end while the store fails.
+RECORD_BACKOFF_S = 5.0
+#: Jobs found again at once after a restart (each may wait seconds for a handed-over
+#: launch): threads of their own, so that they never hold up launches and log copies.
+ATTACH_THREADS = 8
+
+
+def _gate_from_env() -> Callable[[str], None] | None:
+    path = os.environ.get(KILL_GATE_ENV)
+    if not path:
+        return None
+
+    def hold(job_id: str) -> None:
+        with open(path, "w") as f:
+            f.write(job_id)
+        while True:  # until the test kills the process
+            time.sleep(3600)
+
+    return hold
+
 
 class Launcher(Protocol):
     """Turns a job into something an engine can run."""
@@ -88,6 +116,9 @@ class Supervisor:
         self._hinted: set[str] = set()
         self._kills_due = False
         self._run_dirs: dict[str, Path] = {}
+        #: Called with the job id right after a kill signal went out (a test gate).
+        self.after_signal: Callable[[str], None] | None = _gate_from_env()
+        self._attach_pool: ThreadPoolExecutor | None = None
 
     # -- lifecycle (called from other threads) --------------------------------------
 
@@ -169,6 +200,8 @@ class Supervisor:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._attach_pool is not None:
+            self._attach_pool.shutdown(wait=False, cancel_futures=True)
         await self.engine.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -236,7 +269,14 @@ class Supervisor:
                                                   f"could not launch: internal error: {exc}"))
                 return
             self._handles[job.id] = handle
-            started = self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)
+            try:
+                started = self.store.mark_started(job.id, handle.started_ms,
+                                                  handle.launcher_id)
+            except Exception:
+                # Only the start time is lost: the job is watched (and killable) all the same.
+                log.exception("job %s: could not record its start", job.id)
+                started = None
+                self._kills_due = True
             if started is not None and started.kill_requested_ms is not None:
                 self._start_kill(job.id)
             await self._watch(job.id, handle)
@@ -244,21 +284,83 @@ class Supervisor:
             self._forget(job)
 
     async def _watch(self, job_id: str, handle: Handle) -> None:
-        status = await self.engine.wait(handle)
-        self._finalize(job_id, status)
+        """Wait for the job's end and record it. Nothing that goes wrong in here leaves
+        the job RUNNING: errors are logged and tried again, and a job that cannot be
+        watched any more ends FAILED with the reason."""
+        status, problem = await self._wait_end(job_id, handle)
+        await self._finalize(job_id, status, problem)
 
-    def _finalize(self, job_id: str, status: ExitStatus) -> None:
-        outcome = outcome_of(status, kill_signalled_ms=self._signalled.pop(job_id, None))
-        final = self.store.finish(job_id, outcome, exit_code=status.exit_code,
-                                  finished_ms=status.ended_ms)
+    async def _wait_end(self, job_id: str, handle: Handle) -> tuple[ExitStatus | None, str]:
+        """The job's exit status; or None and why it could not be learnt (after
+        :data:`WATCH_RETRIES` errors in a row; the job's processes are then stopped)."""
+        errors = 0
+        while True:
+            try:
+                return await self.engine.wait(handle), ""
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                errors += 1
+                log.exception("job %s: watching it failed (%d of %d)", job_id, errors,
+                              WATCH_RETRIES)
+                if errors >= WATCH_RETRIES:
+                    problem = f"internal error while watching the job: {exc!r}"
+                    break
+                await asyncio.sleep(self.config.poll_interval_s)
+        # Given up: what still runs of it would run unseen, so it is stopped.
+        try:
+            self.engine.signal(handle, force=True)
+        except Exception:
+            log.exception("job %s: could not stop it", job_id)
+            problem += "; its processes may remain"
+        return None, problem
+
+    async def _finalize(self, job_id: str, status: ExitStatus | None, problem: str) -> None:
+        final = await self._record_end(job_id, status, problem)
         if final is None:
             return
+        # Collecting outputs may fail (a full disk, a bad v1.1 job_log path): that is
+        # logged, and never keeps a delete from happening.
         try:
-            self.launcher.finished(final, self.run_dir(final))
-        except OSError:
+            await asyncio.to_thread(self.launcher.finished, final, self.run_dir(final))
+        except Exception:
             log.exception("job %s: could not collect its logs", job_id)
         if final.delete_requested:
-            self.store.delete_job(job_id)
+            await self._retrying(f"job {job_id}: could not delete it",
+                                 lambda: self.store.delete_job(job_id))
+
+    async def _record_end(self, job_id: str, status: ExitStatus | None,
+                          problem: str) -> Job | None:
+        """Store the job's final state (None if it was not RUNNING any more), trying
+        again for as long as the store fails."""
+        def record() -> Job | None:
+            if status is None:
+                return self.store.finish(job_id, Outcome(JobState.FAILED, JobResult.FAILED,
+                                                         problem))
+            try:
+                outcome = outcome_of(status, kill_signalled_ms=self._signalled.get(job_id))
+            except Exception as exc:
+                log.exception("job %s: could not work out its outcome", job_id)
+                outcome = Outcome(JobState.FAILED, JobResult.FAILED,
+                                  f"internal error recording its end: {exc!r}")
+            return self.store.finish(job_id, outcome, exit_code=status.exit_code,
+                                     finished_ms=status.ended_ms)
+
+        final: Job | None = await self._retrying(f"job {job_id}: could not record its end",
+                                                 record)
+        return final
+
+    async def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
+        """``fn()``, tried again (with a growing pause) until it succeeds or the
+        supervisor stops."""
+        pause = self.config.poll_interval_s
+        while True:
+            try:
+                return fn()
+            except Exception:
+                log.exception("%s; trying again in %.1f s", what, pause)
+            await asyncio.sleep(pause)
+            pause = min(RECORD_BACKOFF_S, pause * 2)
 
     def _forget(self, job: Job) -> None:
         self._active[job.cluster_id].discard(job.id)
@@ -274,24 +376,71 @@ class Supervisor:
         self._wake_now()
 
     async def _kill(self, job_id: str) -> None:
-        """SIGTERM the tree, then SIGKILL after the grace period; bounded attempts."""
+        try:
+            await self._kill_attempts(job_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Not stuck: the next pass over the stored kill requests starts it again.
+            log.exception("job %s: killing it failed; trying again", job_id)
+            self._killing.discard(job_id)
+
+    async def _kill_attempts(self, job_id: str) -> None:
+        """SIGTERM the tree, then SIGKILL after the grace period, at most
+        ``kill_attempts`` signals in all: counted in the store, so a restart goes on
+        from where the last service was, and never starts the count again."""
         handle, done = self._handles.get(job_id), self._done.get(job_id)
         if handle is None or done is None:
             return
-        waits = [self.config.kill_grace_s] + [self.config.kill_confirm_s] * max(
-            0, self.config.kill_attempts - 1)
-        for attempt, wait_s in enumerate(waits):
+        limit = max(1, self.config.kill_attempts)
+        try:
+            attempts = self.store.job(job_id).kill_attempts
+        except JobNotFound:
+            return
+        waited = False
+        while attempts < limit:
             at = now_ms()
-            if self.engine.signal(handle, force=attempt > 0):
-                self._signalled.setdefault(job_id, at)
-                self.store.mark_signalled(job_id, at)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(done), wait_s)
+            # The attempt is durable before its signal goes out: if the service dies
+            # right after the signal, the restarted one still knows the job was killed.
+            job = self.store.mark_signalled(job_id, at)
+            if job is None:
+                return  # not RUNNING any more: it ended meanwhile
+            attempts = job.kill_attempts
+            first = job.kill_signalled_ms if job.kill_signalled_ms is not None else at
+            if self._send_signal(handle, force=attempts > 1):
+                self._signalled.setdefault(job_id, first)
+                if self.after_signal is not None:
+                    self.after_signal(job_id)
+            elif first == at and job_id not in self._signalled:
+                # Nothing was left to signal: the job ended on its own, and that stands.
+                self.store.unmark_signalled(job_id, at)
+            wait_s = self.config.kill_grace_s if attempts == 1 else self.config.kill_confirm_s
+            if await self._ended(done, wait_s):
                 return
-        self.store.finish(job_id, Outcome(
-            JobState.FAILED, JobResult.FAILED,
-            f"kill not confirmed after {len(waits)} attempts: processes may remain"))
-        log.error("job %s: kill not confirmed after %d attempts", job_id, len(waits))
+            waited = True
+        # The last attempt may have been made by a service that then died: it gets its
+        # confirmation time here before the kill is given up.
+        if not waited and await self._ended(done, self.config.kill_confirm_s):
+            return
+        if self.store.finish(job_id, Outcome(
+                JobState.FAILED, JobResult.FAILED,
+                f"kill not confirmed after {limit} attempts: processes may remain")):
+            log.error("job %s: kill not confirmed after %d attempts", job_id, limit)
+
+    def _send_signal(self, handle: Handle, *, force: bool) -> bool:
+        """True if a signal went out, or may have (the engine failed half-way)."""
+        try:
+            return self.engine.signal(handle, force=force)
+        except Exception:
+            log.exception("job %s: signalling it failed", handle.job_id)
+            return True
+
+    @staticmethod
+    async def _ended(done: asyncio.Future[None], wait_s: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(done), wait_s)
+            return True
+        return False
 
     def _reattach(self) -> None:
         """Pick up the RUNNING jobs this owner had before a restart."""
@@ -319,30 +468,44 @@ class Supervisor:
         never started."""
         if job.id in self._handles or job.id in self._done:
             return
-        try:
-            handle = self.engine.attach(job.id, self.run_dir(job))
-        except LaunchFailed as exc:
-            self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
-                                              f"could not launch: {exc}"))
-            return
-        if handle is None:
-            # Claimed, never started (and now never will be): queue it again.
-            self.store.release(job.id)
-            self._run_dirs.pop(job.id, None)
-            return
-        if job.started_ms is None:
-            self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)
         if job.kill_signalled_ms is not None:
+            # A kill attempt was under way: a job that ended after it was killed.
             self._signalled[job.id] = job.kill_signalled_ms
         self._active[job.cluster_id].add(job.id)
-        self._handles[job.id] = handle
         self._done[job.id] = asyncio.get_running_loop().create_future()
-        self._spawn(self._watch_adopted(job, handle))
-        if job.kill_requested_ms is not None:
-            self._kills_due = True
+        self._spawn(self._watch_adopted(job))
 
-    async def _watch_adopted(self, job: Job, handle: Handle) -> None:
+    async def _watch_adopted(self, job: Job) -> None:
         try:
+            try:
+                # Finding it may wait seconds for a launch that an earlier service
+                # handed over: in a worker thread, so that the loop goes on
+                # dispatching, watching and killing the other jobs meanwhile.
+                if self._attach_pool is None:
+                    self._attach_pool = ThreadPoolExecutor(ATTACH_THREADS, "attach")
+                handle = await asyncio.get_running_loop().run_in_executor(
+                    self._attach_pool, self.engine.attach, job.id, self.run_dir(job))
+            except Exception as exc:
+                if not isinstance(exc, LaunchFailed):
+                    log.exception("job %s: could not find it again", job.id)
+                failed = Outcome(JobState.FAILED, JobResult.FAILED, f"could not launch: {exc}")
+                await self._retrying(f"job {job.id}: could not record its end",
+                                     lambda: self.store.finish(job.id, failed))
+                return
+            if handle is None:
+                # Claimed, never started (and now never will be): queue it again.
+                await self._retrying(f"job {job.id}: could not queue it again",
+                                     lambda: self.store.release(job.id))
+                return
+            if job.started_ms is None:
+                try:
+                    self.store.mark_started(job.id, handle.started_ms, handle.launcher_id)
+                except Exception:
+                    log.exception("job %s: could not record its start", job.id)
+            self._handles[job.id] = handle
+            # A kill stored before or while it was being found: the next pass starts it.
+            self._kills_due = True
+            self._wake_now()
             await self._watch(job.id, handle)
         finally:
             self._forget(job)

@@ -9,13 +9,15 @@ and may not set what the service enforces (:mod:`mrsjobs.joboptions`).
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 
 from .compat import V11_TYPES, decode_hql
 from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, JobSpec, JobType, split_spark_options
@@ -35,10 +37,88 @@ from .joboptions import (
 )
 
 MAX_ARGUMENTS_CHARS = 150_000
+#: How many arguments (v2 items, v1.1 words) a job may have: a job's command line
+#: must fit the kernel's argv limits, however short each argument is.
+MAX_ARGUMENTS = 10_000
 MAX_PROPERTIES_CHARS = 2048
+MAX_PROPERTIES = 1000
+#: How deeply the JSON of a request body may nest (objects and arrays).
+MAX_JSON_DEPTH = 64
 PROPERTY_FORBIDDEN = set("><|'`&!\\")
 
 M = TypeVar("M", bound=BaseModel)
+
+# -- any request body ---------------------------------------------------------------------
+
+#: What no text of a request may hold: NUL (databases refuse it) and UTF-16 surrogates,
+#: which JSON decodes to when they are unpaired (no encoder accepts them).
+_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
+# In the JSON text: the characters themselves or escapes that may decode to them.
+_MAYBE_BAD = re.compile(r"[\x00\ud800-\udfff]|\\u(?:0000|[dD][89a-fA-F])")
+# A string (to its end if unterminated: one pass, never a rescan) or a bracket.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|([\[\]{}])', re.S)
+
+
+def _printable_name(name: str) -> str:
+    return _BAD_CHAR.sub("\ufffd", name)
+
+
+def check_text(field: str, value: str) -> None:
+    """InvalidParameter naming ``field`` if ``value`` has a NUL or an unpaired surrogate."""
+    if _BAD_CHAR.search(value):
+        raise InvalidParameter(_printable_name(field),
+                               "must not contain NUL characters or unpaired surrogates")
+
+
+def check_strings(value: Any) -> None:
+    """Every key and string of a decoded JSON body through :func:`check_text`, each
+    named by its place (``arguments[2]``, ``properties.key``)."""
+    todo: deque[tuple[str, Any]] = deque([("", value)])
+    while todo:
+        place, item = todo.popleft()
+        if isinstance(item, str):
+            check_text(place or "body", item)
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                name = f"{place}.{key}" if place else key
+                check_text(name, key)
+                todo.append((name, member))
+        elif isinstance(item, list):
+            todo.extend((f"{place or 'body'}[{i}]", member) for i, member in enumerate(item))
+
+
+def check_json_depth(text: str, limit: int = MAX_JSON_DEPTH) -> None:
+    """InvalidParameter if the JSON ``text`` nests objects and arrays deeper than
+    ``limit``, found without decoding it (a decoder recurses once per level)."""
+    if text.count("[") + text.count("{") <= limit:
+        return
+    depth = 0
+    for bracket in _JSON_TOKEN.findall(text):
+        if not bracket:
+            continue
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            raise InvalidParameter("body", f"is nested deeper than {limit} levels")
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body as JSON (None if empty), in any encoding JSON allows, nested at
+    most :data:`MAX_JSON_DEPTH` deep, with no NUL or unpaired surrogate in any string;
+    InvalidParameter otherwise."""
+    try:
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    except (UnicodeDecodeError, LookupError):
+        raise InvalidParameter("body", "is not valid JSON") from None
+    if not text.strip():
+        return None
+    check_json_depth(text)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidParameter("body", "is not valid JSON") from None
+    if _MAYBE_BAD.search(text):
+        check_strings(value)
+    return value
 
 JobName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
@@ -52,8 +132,8 @@ class SubmitRequest(BaseModel):
 
     job_type: JobType
     job_name: JobName
-    arguments: list[str] = Field(default_factory=list)
-    properties: dict[str, str] = Field(default_factory=dict)
+    arguments: list[str] = Field(default_factory=list, max_length=MAX_ARGUMENTS)
+    properties: dict[str, str] = Field(default_factory=dict, max_length=MAX_PROPERTIES)
 
 
 class BatchDeleteRequest(BaseModel):
@@ -71,6 +151,8 @@ def _first_error(exc: ValidationError) -> InvalidParameter:
     if err["type"] == "enum":
         allowed = ", ".join(t.value for t in JobType)
         return InvalidParameter(field, f"must be one of {allowed}")
+    if err["type"] == "too_long" and isinstance(err.get("ctx"), dict):
+        return InvalidParameter(field, f"has more than {err['ctx']['max_length']} items")
     return InvalidParameter(field, str(err["msg"]))
 
 
@@ -176,7 +258,8 @@ class SubmitV11Request(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    job_type: int
+    # Strict: neither true nor "2" is a job type.
+    job_type: StrictInt
     job_name: JobName
     cluster_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     jar_path: PathText = ""
@@ -219,6 +302,8 @@ def submit_v11_spec(raw: Any, *, read_roots: Sequence[PurePosixPath] = ()
         words = shlex.split(req.arguments)
     except ValueError as exc:
         raise InvalidParameter("arguments", f"cannot be split into words: {exc}") from None
+    if len(words) > MAX_ARGUMENTS:
+        raise InvalidParameter("arguments", f"has more than {MAX_ARGUMENTS} words")
     data = [paths[f] for f in ("input", "output") if f in paths]
     refs: list[PathRef] = []
     if job_type in SQL_FILE_TYPES:

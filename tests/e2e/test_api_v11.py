@@ -99,10 +99,11 @@ def sahara_path(server: Server) -> str:
 
 
 def app_jar(server: Server) -> str:
-    jar = server.data_dir.parent / "app.jar"
-    if not jar.exists():
-        jar.write_bytes(b"PK\x05\x06" + bytes(18))
-    return str(jar)
+    """The application jar, uploaded to the cluster's file area on first use."""
+    if not server.area_path("app.jar").exists():
+        with server.client() as c:
+            server.put_file(c, "/app.jar", b"PK\x05\x06" + bytes(18))
+    return "hdfs:///app.jar"
 
 
 def spark_body(server: Server, name: str, arguments: str = "", **fields: Any) -> dict[str, Any]:
@@ -195,10 +196,10 @@ def keystone(server: Server) -> Iterator[ks_session.Session]:
 
 def test_submit_job_response_shape_and_spark_command(fast_server: Server) -> None:
     server = fast_server
-    inp = server.data_dir.parent / "in"
-    inp.mkdir()
-    body = spark_body(server, "shape-1_a", "alpha 'two words' exit=0", input=str(inp))
+    inp = "hdfs:///in"
+    body = spark_body(server, "shape-1_a", "alpha 'two words' exit=0", input=inp)
     with server.client() as c:
+        server.put_file(c, "/in/part-0", b"a b\n")
         resp = c.post(f"{v11(server)}/jobs/submit-job", json=body)
         assert resp.status_code == 200, resp.text
         assert resp.headers["x-request-id"]
@@ -214,7 +215,7 @@ def test_submit_job_response_shape_and_spark_command(fast_server: Server) -> Non
                                                              server.cluster_id)
         assert (shape["job_name"], shape["job_type"]) == ("shape-1_a", 2)
         assert shape["arguments"] == "alpha 'two words' exit=0"
-        assert (shape["jar_path"], shape["input"]) == (app_jar(server), str(inp))
+        assert (shape["jar_path"], shape["input"]) == (app_jar(server), inp)
         assert shape["job_state"] in (STARTING, RUNNING, COMPLETED)
         assert is_seconds(shape["created_at"]) and is_seconds(shape["updated_at"])
         assert abs(shape["created_at"] - datetime.now(UTC).timestamp()) < 120
@@ -226,8 +227,9 @@ def test_submit_job_response_shape_and_spark_command(fast_server: Server) -> Non
     assert job["job_final_status"] == SUCCESS
     line = stdout_log(server, job_id).splitlines()[0]
     # arguments are split like a shell line: the quotes are gone, the words stay in order,
-    # and the input path follows them.
-    assert f"{app_jar(server)} alpha two words exit=0 {inp}" in line, line
+    # and the input path follows them (the file area's paths made local).
+    jar, local_inp = server.area_path("app.jar"), server.area_path("in")
+    assert f"{jar} alpha two words exit=0 {local_inp}" in line, line
     assert "'" not in line
 
 
@@ -374,23 +376,23 @@ def test_spark_sql_runs_the_decoded_hql(fast_server: Server) -> None:
 
 def test_output_created_and_logs_copied_to_job_log(fast_server: Server) -> None:
     server = fast_server
-    base = server.data_dir.parent
-    inp, out, logs = base / "input", base / "out" / "result", base / "joblogs"
-    inp.mkdir()
-    (inp / "words.txt").write_text("a b a\n")
+    inp, out, logs = "hdfs:///input", "hdfs:///out/result", "hdfs:///joblogs"
     with server.client() as c:
+        server.put_file(c, "/input/words.txt", b"a b a\n")
         shape = submit_v11(server, c, spark_body(
-            server, "io", "alpha", input=str(inp), output=str(out),
-            job_log=f"file://{logs}"))
+            server, "io", "alpha", input=inp, output=out, job_log=logs))
         job_id = shape["id"]
-        assert (shape["input"], shape["output"]) == (str(inp), str(out))
-        assert shape["job_log"].endswith(str(logs))
+        assert (shape["input"], shape["output"]) == (inp, out)
+        assert shape["job_log"] == logs
         job = wait_exe(server, c, job_id, COMPLETED, ABNORMAL, ERROR)
     assert job["job_state"] == COMPLETED, job
-    assert out.is_dir()
+    # Output and logs land in the cluster's file area.
+    local_out = server.area_path("out", "result")
+    assert local_out.is_dir()
     line = stdout_log(server, job_id).splitlines()[0]
-    assert f"{app_jar(server)} alpha {inp} {out}" in line, line
-    copied = logs / job_id
+    local = f"{server.area_path('app.jar')} alpha {server.area_path('input')} {local_out}"
+    assert local in line, line
+    copied = server.area_path("joblogs", job_id)
     wait_for(lambda: (copied / "stdout.log").exists() and (copied / "stderr.log").exists(),
              timeout=10, message="the job's logs in job_log")
     assert (copied / "stdout.log").read_text() == stdout_log(server, job_id)
@@ -486,10 +488,10 @@ def test_sdk_sees_conditional_required_errors(fast_server: Server) -> None:
     refused("12000081", "jar_path", job_type=1, arguments="wordcount")
     refused("12000081", "jar_path", job_type=2, arguments="alpha")
     refused("12000114", "hive_script_path", job_type=3)
-    refused("12000114", "hive_script_path", job_type=6, jar_path="/tmp/script.sql")
+    refused("12000114", "hive_script_path", job_type=6, jar_path="hdfs:///script.sql")
     # ...a script that is not .sql is an invalid parameter.
-    refused("12000002", "hive_script_path", job_type=6, hive_script_path="/tmp/script.txt")
-    refused("12000002", "hive_script_path", job_type=3, hive_script_path="/tmp/script.hql")
+    refused("12000002", "hive_script_path", job_type=6, hive_script_path="hdfs:///script.txt")
+    refused("12000002", "hive_script_path", job_type=3, hive_script_path="hdfs:///script.hql")
     with pytest.raises(ClientRequestException) as err:
         client.create_and_execute_job(CreateAndExecuteJobRequest(body=SubmitJobReqV11(
             job_type=2, job_name="bad name", cluster_id=server.cluster_id,
@@ -744,7 +746,7 @@ def test_v2_job_canceled_through_sahara(fast_server: Server) -> None:
     server = fast_server
     with server.client() as c:
         job_id = server.submit(c, {"job_type": "SparkSubmit", "job_name": "cross2",
-                                   "arguments": ["app.py", "sleep=120"]})
+                                   "arguments": ["hdfs:///app.py", "sleep=120"]})
         server.wait_state(c, job_id, "RUNNING")
         assert exe(server, c, job_id)["job_state"] == RUNNING
         resp = c.get(f"{sahara_path(server)}/{job_id}/cancel")
@@ -763,7 +765,7 @@ def test_finished_jobs_read_the_same_in_all_three_shapes(fast_server: Server) ->
         submitted = submit_v11(server, c, spark_body(server, "same_ok", "alpha"))
         ok = submitted["id"]
         bad = server.submit(c, {"job_type": "SparkSubmit", "job_name": "same_bad",
-                                "arguments": ["app.py", "exit=3"]})
+                                "arguments": ["hdfs:///app.py", "exit=3"]})
         expected = {ok: ("SUCCEEDED", COMPLETED, SUCCESS, "SUCCEEDED", "0"),
                     bad: ("FAILED", ABNORMAL, EXEC_ERROR, "FAILED", "3")}
         for job_id, (result, state, final, status, code) in expected.items():

@@ -11,16 +11,20 @@ import pytest
 
 from tests.conftest import FAKE_TOOL, Server, assert_error, processes_with, wait_for
 
+#: The application: a name in the cluster's file area (the stand-in for Spark ignores it).
+APP = "hdfs:///app.py"
+
 
 def spark(name: str, *args: str, **fields: Any) -> dict[str, Any]:
-    return {"job_type": "SparkSubmit", "job_name": name, "arguments": list(args) or ["app.py"],
-            **fields}
+    """A Spark job of ``args``, the application first unless they place it."""
+    arguments = list(args) if APP in args else [APP, *args]
+    return {"job_type": "SparkSubmit", "job_name": name, "arguments": arguments, **fields}
 
 
 def test_submit_runs_and_reads_in_mrs_shape(fast_server: Server) -> None:
     with fast_server.client() as c:
         resp = c.post(fast_server.jobs_path, json=spark(
-            "first", "--master", "yarn-cluster", "app.py", "a b",
+            "first", "--master", "yarn-cluster", APP, "a b",
             properties={"spark.k": "v", "x": "y"}))
         assert resp.status_code == 202
         assert resp.headers["x-request-id"]
@@ -29,7 +33,7 @@ def test_submit_runs_and_reads_in_mrs_shape(fast_server: Server) -> None:
         job = fast_server.wait_state(c, result["job_id"], "FINISHED")
     assert job["job_result"] == "SUCCEEDED"
     assert job["job_progress"] == 100
-    assert job["arguments"] == "[--master, yarn-cluster, app.py, a b]"
+    assert job["arguments"] == f"[--master, yarn-cluster, {APP}, a b]"
     assert job["properties"] == "{spark.k=v, x=y}"
     assert (job["user"], job["queue"], job["job_type"]) == ("alice", "default", "SparkSubmit")
     assert job["elapsed_time"] == job["finished_time"] - job["started_time"]

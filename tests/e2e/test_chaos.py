@@ -11,12 +11,11 @@ import json
 import random
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
 from tests.conftest import Server, processes_with
-from tests.e2e.test_recovery import crash, launches, restartable, spark
+from tests.e2e.test_recovery import LAUNCHES, crash, launches, restartable, spark
 
 JOBS = 100
 RUNNING = 50
@@ -26,17 +25,17 @@ TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 
 
 def test_crashes_lose_nothing_double_nothing_orphan_nothing(
-        server_factory: Callable[..., Server], tmp_path: Path) -> None:
+        server_factory: Callable[..., Server]) -> None:
     rng = random.Random(20261201)
-    record = tmp_path / "launches"
     server = restartable(server_factory, max_running=str(RUNNING))
+    record = server.area_path("launches")
     short: list[str] = []
     victims: list[str] = []
     with server.client() as c:
         for i in range(JOBS):
             # The victims run until killed; the others end on their own, a few seconds in.
             seconds = 600 if i % (JOBS // VICTIMS) == 0 else rng.randint(1, 6)
-            job_id = server.submit(c, spark(f"chaos{i}", f"launches={record}", f"tag={i}",
+            job_id = server.submit(c, spark(f"chaos{i}", LAUNCHES, f"tag={i}",
                                             f"sleep={seconds}"))
             if seconds == 600:
                 victims.append(job_id)

@@ -24,7 +24,7 @@ from keystoneauth1.identity import v3
 
 from tests.conftest import FAST, Server, assert_error, sdk_client, sdk_signed, wait_for
 
-SPARK = {"job_type": "SparkSubmit", "job_name": "m", "arguments": ["app.py"]}
+SPARK = {"job_type": "SparkSubmit", "job_name": "m", "arguments": ["hdfs:///app.py"]}
 PASSWORD = "correct horse battery"
 
 

@@ -6,12 +6,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from mrsjobs.metastore import Metastore, MetastoreConfig
 from mrsjobs.store import Store
 from tests.conftest import Server, kill_leftovers, processes_with, wait_for
 from tests.databases import postgres_database
-from tests.e2e.test_recovery import crash, launches, restartable, spark
+from tests.e2e.test_recovery import (
+    LAUNCHES,
+    crash,
+    launches,
+    restartable,
+    spark,
+    wait_launched,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -19,7 +27,9 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def pair(server_factory: Callable[..., Server]) -> Iterator[tuple[Server, Server, Store]]:
     with postgres_database() as url:
-        shared = {"database_url": url, "instance_timeout_s": "1", "max_running": "20"}
+        # Instances of one database share the server key their access keys are sealed with.
+        shared = {"database_url": url, "instance_timeout_s": "1", "max_running": "20",
+                  "secret_key": Fernet.generate_key().decode()}
         first = restartable(server_factory, **shared)
         second = restartable(server_factory, **shared)
         store = Store(url)
@@ -34,16 +44,17 @@ def instance_of(server: Server) -> str:
 
 
 def test_jobs_submitted_to_either_instance_run_exactly_once(
-        pair: tuple[Server, Server, Store], tmp_path: Path) -> None:
+        pair: tuple[Server, Server, Store]) -> None:
     first, second, store = pair
-    record = tmp_path / "launches"
     with first.client() as a, second.client() as b:
-        ids = [server.submit(client, spark(f"j{i}", f"launches={record}", f"tag={i}"))
+        ids = [server.submit(client, spark(f"j{i}", LAUNCHES, f"tag={i}"))
                for i in range(60)
                for server, client in [((first, a), (second, b))[i % 2]]]
         jobs = [first.wait_state(a, job_id, "FINISHED", timeout=60) for job_id in ids]
     assert {j["job_result"] for j in jobs} == {"SUCCEEDED"}
-    assert launches(record) == {f"tag={i}": 1 for i in range(60)}
+    # Each instance's jobs record their starts in that instance's file area.
+    started = launches(first.area_path("launches")) + launches(second.area_path("launches"))
+    assert started == {f"tag={i}": 1 for i in range(60)}
     owners = {store.job(i).owner for i in ids}
     assert owners <= {instance_of(first), instance_of(second)}
 
@@ -73,7 +84,7 @@ def test_the_jobs_of_a_dead_instance_are_adopted(pair: tuple[Server, Server, Sto
         ends = first.submit(a, spark("ends", "sleep=3", "exit=5"))
         long = first.submit(a, spark("long", "sleep=300"))
         for job_id in (ends, long):
-            first.wait_state(a, job_id, "RUNNING")
+            wait_launched(first, a, job_id)
     # Whichever instance claimed the long job dies; the other takes over all it ran.
     victim, survivor = ((first, second) if store.job(long).owner == instance_of(first)
                         else (second, first))
@@ -95,7 +106,8 @@ def test_sql_jobs_of_two_instances_share_the_clusters_tables(
         server_factory: Callable[..., Server], tmp_path: Path, spark_home: Path) -> None:
     clusters = tmp_path / "clusters"
     with postgres_database() as url:
-        shared = {"database_url": url, "clusters_dir": str(clusters), "kill_grace_s": "10"}
+        shared = {"database_url": url, "clusters_dir": str(clusters), "kill_grace_s": "10",
+                  "secret_key": Fernet.generate_key().decode()}
         try:
             first = server_factory(**shared)
             second = server_factory(**shared)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,6 +40,8 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
     server = new_server(tmp_path_factory.mktemp("tenants"), **FAST)
     try:
         server.start()
+        with server.client() as c:
+            server.put_file(c, "/app.jar", b"PK\x05\x06" + bytes(18))
         server.cli("user", "create", "--project", server.project_id, "--name", "rita",
                    "--role", "readonly", "--password", "rita-pw")
         other = json.loads(server.cli("project", "create", "other", "--json"))
@@ -53,17 +54,10 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
         stop_server(server)
 
 
-def app_jar(server: Server) -> str:
-    jar = Path(server.data_dir.parent / "app.jar")
-    if not jar.exists():
-        jar.write_bytes(b"PK\x05\x06" + bytes(18))
-    return str(jar)
-
-
 def new_job(server: Server) -> str:
     with server.client() as c:
         return server.submit(c, {"job_type": "SparkSubmit", "job_name": "victim",
-                                 "arguments": ["sleep=30"]})
+                                 "arguments": ["hdfs:///app.py", "sleep=30"]})
 
 
 @dataclass(frozen=True)
@@ -78,7 +72,7 @@ class Route:
 
 V2 = "/v2/{p}/clusters/{c}/job-executions"
 SAHARA = "/v1.1/{p}/job-executions"
-SPARK = {"job_type": "SparkSubmit", "job_name": "m", "arguments": ["app.py"]}
+SPARK = {"job_type": "SparkSubmit", "job_name": "m", "arguments": ["hdfs:///app.py"]}
 ROUTES = {
     "v2-submit": Route("POST", V2, 202, True, SPARK),
     "v2-list": Route("GET", V2, 202, False),
@@ -88,7 +82,7 @@ ROUTES = {
                              {"job_id_list": ["{job}"]}),
     "v11-submit": Route("POST", "/v1.1/{p}/jobs/submit-job", 200, True,
                         {"job_type": 2, "job_name": "m", "cluster_id": "{c}",
-                         "jar_path": "{jar}", "arguments": "x"}),
+                         "jar_path": "hdfs:///app.jar", "arguments": "x"}),
     "v11-list": Route("GET", "/v1.1/{p}/job-exes", 200, False, query=(("cluster_id", "{c}"),)),
     "v11-show": Route("GET", "/v1.1/{p}/job-exes/{job}", 200, False),
     "sahara-list": Route("GET", SAHARA, 200, False),
@@ -102,7 +96,7 @@ CALLERS = ("token", "aksk", "readonly", "other-project")
 
 
 def fill(value: Any, names: dict[str, str]) -> Any:
-    """``value`` with {p}, {c}, {job} and {jar} filled in, through JSON."""
+    """``value`` with {p}, {c} and {job} filled in, through JSON."""
     text = json.dumps(value)
     for key, sub in names.items():
         text = text.replace("{" + key + "}", sub)
@@ -111,7 +105,7 @@ def fill(value: Any, names: dict[str, str]) -> Any:
 
 def call(t: Tenants, route: Route, caller: str) -> httpx.Response:
     server = t.server
-    names = {"p": server.project_id, "c": server.cluster_id, "jar": app_jar(server)}
+    names = {"p": server.project_id, "c": server.cluster_id}
     if "{job}" in route.path or "{job}" in json.dumps(route.body):
         names["job"] = new_job(server)
     path = fill(route.path, names)

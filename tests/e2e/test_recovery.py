@@ -10,13 +10,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from mrsjobs.engines.process import process_alive
 from mrsjobs.store import Store
 from tests.conftest import FAKE_TOOL, Server, processes_with, wait_for
 
+#: The application: a name in the cluster's file area (the stand-in for Spark ignores it).
+APP = "hdfs:///app.py"
+#: Where the stand-in records each start: a file in the cluster's file area (jobs may
+#: write only there), read back through :meth:`Server.area_path`.
+LAUNCHES = "launches=hdfs:///launches"
+
 
 def spark(name: str, *args: str) -> dict[str, Any]:
-    return {"job_type": "SparkSubmit", "job_name": name, "arguments": list(args)}
+    return {"job_type": "SparkSubmit", "job_name": name, "arguments": [APP, *args]}
 
 
 def launches(path: Path) -> collections.Counter[str]:
@@ -26,6 +34,15 @@ def launches(path: Path) -> collections.Counter[str]:
     return collections.Counter(
         arg for line in path.read_text().splitlines() for arg in line.split()
         if arg.startswith("tag="))
+
+
+def wait_launched(server: Server, c: httpx.Client, job_id: str,
+                  timeout: float = 30) -> dict[str, Any]:
+    """The job once launched (its process has started), not only claimed: a claimed
+    job reads RUNNING already, and a project's first job may first wait seconds for
+    the project's OS user."""
+    return wait_for(lambda: (j := server.job(c, job_id))["started_time"] > 0 and j,
+                    timeout=timeout, message=f"{job_id} to be launched")
 
 
 def crash(server: Server) -> None:
@@ -40,13 +57,13 @@ def restartable(server_factory: Callable[..., Server], **settings: str) -> Serve
 
 
 def test_restart_reattaches_and_records_real_exit_codes(
-        server_factory: Callable[..., Server], tmp_path: Path) -> None:
+        server_factory: Callable[..., Server]) -> None:
     server = restartable(server_factory)
     with server.client() as c:
         ends_meanwhile = server.submit(c, spark("meanwhile", "sleep=1", "exit=3"))
         keeps_running = server.submit(c, spark("long", "sleep=3", "exit=4"))
-        server.wait_state(c, ends_meanwhile, "RUNNING")
-        server.wait_state(c, keeps_running, "RUNNING")
+        wait_launched(server, c, ends_meanwhile)
+        wait_launched(server, c, keeps_running)
     crash(server)
     # The first ends while no service is up: only its shim's records know how.
     wait_for(lambda: (server.data_dir / "runs" / ends_meanwhile / "exit.json").exists(),
@@ -67,7 +84,7 @@ def test_kill_accepted_before_a_crash_is_completed_after_restart(
     server = restartable(server_factory)
     with server.client() as c:
         job_id = server.submit(c, spark("victim", "sleep=60"))
-        server.wait_state(c, job_id, "RUNNING")
+        wait_launched(server, c, job_id)
     crash(server)
     # What the kill route stores before it answers, with the crash right after it.
     store = Store(f"sqlite:///{server.data_dir / 'mrsjobs.db'}")
@@ -83,11 +100,11 @@ def test_kill_accepted_before_a_crash_is_completed_after_restart(
 
 
 def test_queued_jobs_launch_exactly_once_across_a_crash(
-        server_factory: Callable[..., Server], tmp_path: Path) -> None:
-    record = tmp_path / "launches"
+        server_factory: Callable[..., Server]) -> None:
     server = restartable(server_factory, max_running="2")
+    record = server.area_path("launches")
     with server.client() as c:
-        ids = [server.submit(c, spark(f"q{i}", f"launches={record}", f"tag={i}", "sleep=1"))
+        ids = [server.submit(c, spark(f"q{i}", LAUNCHES, f"tag={i}", "sleep=1"))
                for i in range(6)]
         wait_for(lambda: launches(record), message="a first job to start")
     crash(server)

@@ -45,15 +45,15 @@ def detail(client: MrsClient, server: Server, job_id: str) -> Any:
 
 def test_submit_show_list_kill_delete(fast_server: Server) -> None:
     client = client_for(fast_server)
-    done = submit(client, fast_server, "sdk_ok", "app.py")
+    done = submit(client, fast_server, "sdk_ok", "hdfs:///app.py")
     finished = wait_for(lambda: (d := detail(client, fast_server, done)).job_state == "FINISHED"
                         and d, timeout=20, message="the job to finish")
     assert (finished.job_result, finished.job_type) == ("SUCCEEDED", "SparkSubmit")
-    assert finished.arguments == "[app.py]"
+    assert finished.arguments == "[hdfs:///app.py]"
     assert finished.properties == "{spark.executor.cores=1}"
     assert finished.finished_time >= finished.started_time > 0
 
-    running = submit(client, fast_server, "sdk_long", "sleep=60")
+    running = submit(client, fast_server, "sdk_long", "hdfs:///app.py", "sleep=60")
     wait_for(lambda: detail(client, fast_server, running).job_state == "RUNNING")
     listed = client.show_job_exe_list_new(ShowJobExeListNewRequest(
         cluster_id=fast_server.cluster_id, job_type="SparkSubmit", sort_by="asc", limit="1",

@@ -22,6 +22,8 @@ from .auth import keep_signed_body
 from .deps import ClusterId, JobId, JsonBody, ProjectId, service, who
 from .files import bounded_signed_body, files
 from .identity import identity
+from .limits import RequestLimits
+from .openapi import describe
 from .v11 import v11
 from .views import job_v2
 
@@ -101,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.service = JobService(
             store, RUNNABLE, supervisor, audit=accounts.store, read_roots=settings.read_roots,
             sole_project=None if contained.per_project else defaults.project_id)
-        app.state.files = FileService(store, lambda c: cluster.area((c.project_id, c.id)),
+        app.state.files = FileService(store, lambda c: cluster.area(c.project_id, c.id),
                                       settings.max_upload_bytes)
         purger = (Purger(store, RetentionConfig(
             settings.retention_s, settings.retention_interval_s,
@@ -125,8 +127,11 @@ def create_app(settings: Settings) -> FastAPI:
             cluster.containment.release()
             store.close()
 
-    app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url=None, docs_url=None,
-                  redoc_url=None)
+    # The OpenAPI document (/openapi.json) describes the routes; no docs pages.
+    app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url="/openapi.json",
+                  docs_url=None, redoc_url=None)
+    # Inside the request-id middleware that errors.install adds: its 413s get the id too.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
     # Job routes check AK/SK signatures over the body, which they read ahead.
     signed = [Depends(keep_signed_body)]
@@ -134,4 +139,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(v11, dependencies=signed)
     app.include_router(files, dependencies=[Depends(bounded_signed_body)])
     app.include_router(identity)
+    describe(app)
     return app

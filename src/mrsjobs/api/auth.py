@@ -24,6 +24,12 @@ async def keep_signed_body(request: Request) -> None:
         request.state.signed_body = await request.body()
 
 
+def source(request: Request) -> str:
+    """The caller's address, that failed sign-ins are counted against (behind a proxy on
+    this host, the one it names in X-Forwarded-For: uvicorn trusts it from loopback)."""
+    return request.client.host if request.client else ""
+
+
 def signed_request(request: Request) -> SignedRequest:
     scope = request.scope
     return SignedRequest(
@@ -40,7 +46,9 @@ def who(request: Request) -> Identity:
     authorization = request.headers.get("authorization")
     if is_signed(authorization):
         assert authorization is not None
-        identity = accounts(request).signed_identity(signed_request(request), authorization)
+        identity = accounts(request).signed_identity(signed_request(request), authorization,
+                                                     source(request))
     else:
-        identity = accounts(request).token_identity(request.headers.get("x-auth-token"))
+        identity = accounts(request).token_identity(request.headers.get("x-auth-token"),
+                                                    source(request))
     return dataclasses.replace(identity, request_id=getattr(request.state, "request_id", ""))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
-from ..errors import InvalidParameter
 from ..service import JobService
+from ..validation import parse_json_body
 from .auth import who
 
 __all__ = ["ClusterId", "JobId", "JsonBody", "ProjectId", "service", "who"]
@@ -24,14 +23,10 @@ def service(request: Request) -> JobService:
 
 
 async def _json_body(request: Request) -> Any:
-    """The body as JSON whatever its Content-Type says (curl -d sends a form type)."""
-    raw = await request.body()
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise InvalidParameter("body", "is not valid JSON") from None
+    """The body as JSON whatever its Content-Type says (curl -d sends a form type).
+    Every route that takes a body reads it here: nesting depth, NUL characters and
+    unpaired surrogates are refused in one place (see :func:`parse_json_body`)."""
+    return parse_json_body(await request.body())
 
 
 JsonBody = Annotated[Any, Depends(_json_body)]

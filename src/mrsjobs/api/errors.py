@@ -12,13 +12,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ClusterNotFound, InvalidParameter, JobNotFound, MrsError
+from ..errors import ClusterNotFound, InvalidParameter, JobNotFound, MrsError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
 
 #: Sahara's ``error_name`` for each HTTP status it answers with.
 SAHARA_NAMES = {400: "INVALID_DATA", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                413: "REQUEST_ENTITY_TOO_LARGE", 429: "TOO_MANY_REQUESTS",
                 500: "INTERNAL_SERVER_ERROR"}
 SAHARA_PATH = re.compile(r"^/v1\.1/[^/]+/job-executions(/|$)")
 
@@ -35,6 +36,7 @@ def sahara_response(exc: MrsError) -> JSONResponse:
 def keystone_response(exc: MrsError) -> JSONResponse:
     """Keystone's envelope (keystoneauth1 reads ``error.message``), with MRS's keys too."""
     titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+              413: "Request Entity Too Large", 429: "Too Many Requests",
               500: "Internal Server Error"}
     title = titles.get(exc.status, "Bad Request")
     body = {"error": {"code": exc.status, "title": title, "message": exc.message},
@@ -51,12 +53,20 @@ def error_response(exc: MrsError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status)
 
 
-def _respond(request: Request, exc: MrsError) -> JSONResponse:
-    if SAHARA_PATH.match(request.url.path):
+def respond_for(path: str, exc: MrsError) -> JSONResponse:
+    """``exc`` in the envelope of the API that ``path`` belongs to."""
+    if SAHARA_PATH.match(path):
         return sahara_response(exc)
-    if request.url.path.startswith("/v3"):
+    if path.startswith("/v3"):
         return keystone_response(exc)
     return error_response(exc)
+
+
+def _respond(request: Request, exc: MrsError) -> JSONResponse:
+    response = respond_for(request.url.path, exc)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 async def _mrs_error(request: Request, exc: Exception) -> JSONResponse:

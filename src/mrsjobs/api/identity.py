@@ -15,7 +15,7 @@ from ..accounts import IssuedToken
 from ..errors import AuthenticationFailed
 from ..store.identity import Project, User
 from ..validation import parse_model
-from .auth import accounts, who
+from .auth import accounts, source, who
 from .deps import JsonBody
 
 TOKENS = "/v3/auth/tokens"
@@ -139,7 +139,7 @@ def issue(request: Request, body: JsonBody) -> JSONResponse:
         method, issued = "token", accounts(request).token_login(
             token=auth.identity.token.id.get_secret_value(),
             project_id=project.id if project else None,
-            project_name=project.name if project else None)
+            project_name=project.name if project else None, source=source(request))
     else:
         raise AuthenticationFailed("Invalid authentication: give the password or the "
                                    "token method with its credentials.")
@@ -157,7 +157,7 @@ def _password_login(request: Request, password: _Password,
     return accounts(request).password_login(
         password=user.password.get_secret_value(), user_id=user.id, user_name=user.name,
         project_id=project.id if project else None,
-        project_name=project.name if project else None)
+        project_name=project.name if project else None, source=source(request))
 
 
 def _subject(request: Request) -> tuple[str, dict[str, Any]]:

@@ -61,7 +61,12 @@ def cancel_job_execution(request: Request, project_id: ProjectId,
 def update_job_execution(request: Request, project_id: ProjectId, job_execution_id: JobId,
                          body: JsonBody) -> JSONResponse:
     caller = who(request)
-    status = body.get("info", {}).get("status") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        raise InvalidParameter("body", "must be a JSON object")
+    info = body.get("info")
+    if not isinstance(info, dict):
+        raise InvalidParameter("info", "must be an object: {\"status\": \"cancel\"}")
+    status = info.get("status")
     if not isinstance(status, str) or status.lower() != "cancel":
         raise InvalidParameter("info.status", "the only supported change is 'cancel'")
     job = service(request).cancel(caller, project_id, job_execution_id)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from ..compat import V11_TYPE_CODE, sahara_status, v11_final_status, v11_state
 from ..domain import Job
+
+#: Property names whose values are secrets: shown masked in every view (stored as given,
+#: for the job needs them).
+SECRET_NAME = re.compile(r"password|secret|token|\.key$", re.IGNORECASE)
+MASK = "******"
+
+
+def shown_properties(properties: Mapping[str, str]) -> dict[str, str]:
+    """A job's properties as every view shows them: secret values masked."""
+    return {k: MASK if SECRET_NAME.search(k) else v for k, v in properties.items()}
 
 
 def java_list(items: Iterable[str]) -> str:
@@ -35,7 +46,7 @@ def job_v2(job: Job) -> dict[str, Any]:
         "finished_time": job.finished_ms or 0,
         "elapsed_time": job.elapsed_ms,
         "arguments": java_list(job.arguments),
-        "properties": java_map(job.properties),
+        "properties": java_map(shown_properties(job.properties)),
         "launcher_id": job.launcher_id or "",
         "app_id": job.app_id or "",
         "tracking_url": "",
@@ -145,7 +156,8 @@ def job_sahara(job: Job) -> dict[str, Any]:
         "output_id": None,
         "is_protected": False,
         "is_public": False,
-        "job_configs": {"configs": dict(job.properties), "args": list(job.arguments),
+        "job_configs": {"configs": shown_properties(job.properties),
+                        "args": list(job.arguments),
                         "params": {}},
         "data_source_urls": None,
         "info": {"status": sahara_status(job).value},

@@ -43,10 +43,21 @@ def process_alive(pid: int, start: int = 0) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
-    except FileNotFoundError:
-        return False
-    tail = stat[stat.rindex(")") + 2:].split()
-    return tail[0] not in "ZX" and (start == 0 or int(tail[19]) == start)
+        tail = stat[stat.rindex(")") + 2:].split()
+        return tail[0] not in "ZX" and (start == 0 or int(tail[19]) == start)
+    except (FileNotFoundError, ProcessLookupError):
+        return False  # gone, or going: a process being reaped answers ESRCH
+    except (ValueError, IndexError):
+        return False  # a record cut short while the process exits
+    except OSError:
+        # Anything else says nothing about the process: ask the kernel plainly.
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
 
 
 def group_members(pgid: int) -> list[int]:
@@ -58,17 +69,25 @@ def group_members(pgid: int) -> list[int]:
         try:
             with open(f"/proc/{entry.name}/stat") as f:
                 stat = f.read()
-        except OSError:
-            continue
-        tail = stat[stat.rindex(")") + 2:].split()
-        if int(tail[2]) == pgid and tail[0] not in "ZX":
-            members.append(int(entry.name))
+            tail = stat[stat.rindex(")") + 2:].split()
+            if int(tail[2]) == pgid and tail[0] not in "ZX":
+                members.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone (or going) while we looked
     return members
 
 
 def group_alive(pgid: int) -> bool:
     """True if any live (non-zombie) process is still in the process group."""
     return bool(group_members(pgid))
+
+
+def _claimed_by(run_dir: Path, nonce: str) -> str | None:
+    """Who holds the launch's claim ("shim" or "abandoned"), if anyone."""
+    try:
+        return (run_dir / f"claim-{nonce}").read_text()
+    except OSError:
+        return None
 
 
 def _signal(pid: int, sig: int) -> bool:
@@ -260,13 +279,16 @@ class ProcessEngine:
             if failed is not None:
                 raise LaunchFailed(failed.get("error", "the job could not be started"))
             if time.monotonic() > deadline:
-                if given_up:
-                    raise LaunchFailed("the launcher went away while starting the job")
                 # Take the launch's claim: if we get it, no shim ever will, and the job
                 # may be queued again. If a shim holds it, it is about to write pid.json.
                 nonce = launch.get("nonce")
-                if nonce and take_claim(str(run_dir), str(nonce), "abandoned"):
+                if nonce and (take_claim(str(run_dir), str(nonce), "abandoned")
+                              or _claimed_by(run_dir, str(nonce)) == "abandoned"):
+                    # Ours now, or an earlier service's that gave it up (and stopped
+                    # before it could queue the job again): no shim will ever start it.
                     return None
+                if given_up:
+                    raise LaunchFailed("the launcher went away while starting the job")
                 given_up, deadline = True, time.monotonic() + self.attach_wait_s
             time.sleep(0.01)
 

@@ -9,10 +9,16 @@
 // from its parts and bind the socket ourselves.
 //
 // Run with Java's single-file source launcher against Spark's jars:
-//   java -cp "$SPARK_HOME/jars/*" LoopbackMetastore.java HOME PORT PORT_FILE
+//   java -cp "$SPARK_HOME/jars/*" LoopbackMetastore.java HOME PORT PORT_FILE [IDLE_S]
 // HOME gets metastore_db/, warehouse/ and logs/derby.log. PORT 0, or a port
 // that is taken, means "any free port". The port actually bound is written to
 // PORT_FILE once the metastore is ready to serve.
+//
+// With IDLE_S > 0 the daemon ends itself once it has had no client connection
+// for IDLE_S seconds AND HOME/metastore.heartbeat has not been touched for as
+// long: every live service that uses it touches that file, every running SQL
+// job holds a connection, so it goes when nobody needs it any more (a service
+// that stopped or died leaves no JVM behind for ever).
 
 import java.net.BindException;
 import java.net.InetAddress;
@@ -22,6 +28,11 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.sql.DriverManager;
 import java.sql.SQLException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.hadoop.hive.conf.HiveConf;
 import org.apache.hadoop.hive.conf.HiveConf.ConfVars;
@@ -40,14 +51,19 @@ import org.apache.thrift.transport.TTransport;
 import org.apache.thrift.transport.TTransportException;
 
 public final class LoopbackMetastore {
+  // Open client connections, and when the last one closed (or the daemon started).
+  private static final AtomicInteger connections = new AtomicInteger();
+  private static final AtomicLong lastActiveMs = new AtomicLong(System.currentTimeMillis());
+
   public static void main(String[] args) throws Exception {
-    if (args.length != 3) {
-      System.err.println("usage: LoopbackMetastore HOME PORT PORT_FILE");
+    if (args.length != 3 && args.length != 4) {
+      System.err.println("usage: LoopbackMetastore HOME PORT PORT_FILE [IDLE_S]");
       System.exit(2);
     }
     Path home = Path.of(args[0]).toAbsolutePath().normalize();
     int wantedPort = Integer.parseInt(args[1]);
     Path portFile = Path.of(args[2]).toAbsolutePath();
+    double idleSeconds = args.length == 4 ? Double.parseDouble(args[3]) : 0;
     Path warehouse = home.resolve("warehouse");
     Path logs = home.resolve("logs");
     Files.createDirectories(warehouse);
@@ -94,9 +110,15 @@ public final class LoopbackMetastore {
         .stopTimeoutVal(5));
     server.setServerEventHandler(new TServerEventHandler() {
       @Override public void preServe() {}
-      @Override public ServerContext createContext(TProtocol in, TProtocol out) { return null; }
+      @Override public ServerContext createContext(TProtocol in, TProtocol out) {
+        connections.incrementAndGet();
+        lastActiveMs.set(System.currentTimeMillis());
+        return null;
+      }
       @Override public void processContext(ServerContext c, TTransport in, TTransport out) {}
       @Override public void deleteContext(ServerContext c, TProtocol in, TProtocol out) {
+        connections.decrementAndGet();
+        lastActiveMs.set(System.currentTimeMillis());
         // Each worker thread caches a RawStore (JDO persistence manager) in a
         // ThreadLocal; release it when a client disconnects without calling
         // shutdown(), as HiveMetaStore.startMetaStore does.
@@ -116,7 +138,37 @@ public final class LoopbackMetastore {
     System.out.println("LoopbackMetastore: serving thrift://127.0.0.1:" + port
         + " home=" + home);
     System.out.flush();
+    if (idleSeconds > 0) {
+      exitWhenUnneeded(home.resolve("metastore.heartbeat"), (long) (idleSeconds * 1000));
+    }
     server.serve();
+  }
+
+  // Ends the daemon (through the shutdown hook: Derby is shut down cleanly) once
+  // it has had no client for idleMs and no service has touched the heartbeat
+  // file for as long. A missing heartbeat file counts as stale.
+  private static void exitWhenUnneeded(Path heartbeat, long idleMs) {
+    ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "metastore-idle");
+      t.setDaemon(true);
+      return t;
+    });
+    long every = Math.max(100, Math.min(idleMs / 4, 5000));
+    timer.scheduleWithFixedDelay(() -> {
+      long now = System.currentTimeMillis();
+      long beat;
+      try {
+        beat = Files.getLastModifiedTime(heartbeat).toMillis();
+      } catch (Exception e) {
+        beat = 0;
+      }
+      if (connections.get() <= 0 && now - lastActiveMs.get() >= idleMs && now - beat >= idleMs) {
+        System.out.println("LoopbackMetastore: no client and no service for "
+            + idleMs / 1000.0 + "s, exiting");
+        System.out.flush();
+        System.exit(0);
+      }
+    }, every, every, TimeUnit.MILLISECONDS);
   }
 
   // The whole point: bind 127.0.0.1, never the wildcard address. Binding

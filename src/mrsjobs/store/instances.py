@@ -58,21 +58,26 @@ _SILENT = select(instances).where(instances.c.heartbeat_ms < bindparam("p_cutoff
 
 _RUNNING_OF = (jobs.c.state == JobState.RUNNING, jobs.c.owner == bindparam("p_dead"))
 
+#: The dead instance is still silent, as the database has it when the statement runs.
+_STILL_SILENT = select(instances.c.id).where(
+    instances.c.id == bindparam("p_dead"),
+    instances.c.heartbeat_ms < bindparam("p_cutoff")).exists()
+
 # The owner column changes only while the dead instance is still silent: two adopters
 # racing for a job cannot both win it, and a dead instance that comes back first keeps it.
 _ADOPT = (
     update(jobs)
-    .where(*_RUNNING_OF,
-           select(instances.c.id).where(instances.c.id == bindparam("p_dead"),
-                                        instances.c.heartbeat_ms < bindparam("p_cutoff"))
-           .exists())
+    .where(*_RUNNING_OF, _STILL_SILENT)
     .values(owner=bindparam("p_me"))
     .returning(jobs)
 )
 
+# Likewise, jobs are lost only if their owner is still silent when the UPDATE runs: an
+# instance that beat again after the caller's look keeps its jobs.
 _LOSE = (
     update(jobs)
-    .where(*_RUNNING_OF, may_become(JobState.FAILED, only_from={JobState.RUNNING}))
+    .where(*_RUNNING_OF, _STILL_SILENT,
+           may_become(JobState.FAILED, only_from={JobState.RUNNING}))
     .values(state=JobState.FAILED, result=JobResult.FAILED, finished_ms=bindparam("p_now"),
             diagnostics=bindparam("p_diag"))
     .returning(jobs.c.id)
@@ -122,10 +127,11 @@ class Registry:
         return adopted
 
     def mark_lost(self, dead: Instance, timeout_ms: int) -> list[str]:
-        """Fail the running jobs of an instance silent for ``timeout_ms``, saying why."""
+        """Fail the running jobs of an instance silent for ``timeout_ms``, saying why.
+
+        Whether it is silent is decided by the UPDATE itself, on the heartbeat stored
+        when it runs, never on ``dead`` as read earlier."""
         cutoff = now_ms() - timeout_ms
-        if dead.heartbeat_ms >= cutoff:
-            return []
         diag = (f"lost: service instance {dead.id} on host {dead.host} stopped "
                 f"heartbeating and no instance on that host took its jobs over")
         params = {"p_dead": dead.id, "p_now": now_ms(), "p_diag": diag, "p_cutoff": cutoff}

@@ -44,6 +44,7 @@ def job_of(m: Mapping[Any, Any]) -> Job:
         kill_requested_ms=m["kill_requested_ms"],
         kill_requested_by=m["kill_requested_by"],
         kill_signalled_ms=m["kill_signalled_ms"],
+        kill_attempts=m["kill_attempts"],
         delete_requested=m["delete_requested"],
         owner=m["owner"],
         run_root=m["run_root"],

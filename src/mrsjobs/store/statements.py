@@ -89,12 +89,21 @@ MARK_STARTED = (
     .returning(jobs)
 )
 
+# Recorded BEFORE the signal goes out (an intent): a crash right after the signal
+# cannot lose it. The first one stays: it decides KILLED against the job's own end.
 MARK_SIGNALLED = (
     update(jobs)
     .where(_id, jobs.c.state == JobState.RUNNING)
     .values(kill_signalled_ms=func.coalesce(jobs.c.kill_signalled_ms, bindparam("p_at")),
             kill_attempts=jobs.c.kill_attempts + 1)
     .returning(jobs)
+)
+
+# The intent of ``p_at`` found nothing left to signal: the job ended on its own.
+UNMARK_SIGNALLED = (
+    update(jobs)
+    .where(_id, jobs.c.kill_signalled_ms == bindparam("p_at"))
+    .values(kill_signalled_ms=None)
 )
 
 #: final state -> the statement that records it for a RUNNING job
@@ -106,6 +115,11 @@ FINISH = {
     .returning(jobs)
     for state in TERMINAL
 }
+
+#: PostgreSQL only: a transaction-scoped advisory lock, so that instances starting at
+#: once on one database migrate it and make its defaults in turn.
+SERIALIZE = text("SELECT pg_advisory_xact_lock(:p_key)")
+STARTUP_LOCK = 0x6D72736A  # "mrsj"
 
 #: PostgreSQL only: tells the owning instance that one of its jobs is to be killed.
 KILL_CHANNEL = "mrsjobs_kill"

@@ -13,6 +13,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Connection,
     Engine,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -109,6 +111,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
+# -- Sahara paging: a total order over a column that may be NULL -------------------------
+
+
+def _sahara_order(column: Column[Any]) -> tuple[ColumnElement[Any], ...]:
+    """The ascending order of Sahara paging by ``column``: NULLs last, then seq."""
+    if not column.nullable:
+        return (column, jobs.c.seq)
+    return (column.is_(None), column, jobs.c.seq)
+
+
+def _sahara_after(column: Column[Any], value: Any, seq: int) -> ColumnElement[bool]:
+    """The jobs after the one at (``value``, ``seq``) in :func:`_sahara_order`."""
+    if value is None:
+        return and_(column.is_(None), jobs.c.seq > seq)
+    later = tuple_(column, jobs.c.seq) > tuple_(value, seq)
+    return or_(column.is_(None), later) if column.nullable else later
+
+
+def _sahara_before(column: Column[Any], value: Any, seq: int) -> ColumnElement[bool]:
+    """The jobs before the one at (``value``, ``seq``) in :func:`_sahara_order`."""
+    if value is None:
+        return or_(column.is_not(None), jobs.c.seq < seq)
+    earlier = tuple_(column, jobs.c.seq) < tuple_(value, seq)
+    return and_(column.is_not(None), earlier) if column.nullable else earlier
+
+
 class Store:
     """Projects, clusters, tokens and jobs in one SQL database (SQLite or PostgreSQL)."""
 
@@ -132,11 +160,24 @@ class Store:
         """A write transaction, queued behind this process's other writers on SQLite."""
         return self._write()
 
+    @contextmanager
+    def serialized(self) -> Iterator[Connection]:
+        """A write transaction that the instances sharing this database run one at a
+        time (PostgreSQL: an advisory lock, held until it commits). For what every
+        instance does on start: migrations, the default project, the server key."""
+        with self._write() as conn:
+            if self.is_postgres:
+                conn.execute(sql.SERIALIZE, {"p_key": sql.STARTUP_LOCK})
+            yield conn
+
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (Alembic, on this store's engine)."""
+        """Bring the schema to the newest revision (Alembic, on this store's engine).
+
+        Instances started at once on a fresh database take turns: the second one
+        finds the schema made (never a duplicate ``alembic_version`` row)."""
         config = Config()
         config.set_main_option("script_location", "mrsjobs.store:migrations")
-        with self._write_lock, self.engine.begin() as conn:
+        with self.serialized() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
@@ -154,6 +195,30 @@ class Store:
                 return False
             conn.execute(insert(projects).values(id=project_id, name=name, created_ms=now_ms()))
             return True
+
+    def ensure_first_cluster(self, project_id: str, project_name: str, cluster_id: str,
+                             cluster_name: str, components: Iterable[Component]
+                             ) -> tuple[str, str, bool]:
+        """The first project and its first cluster, made from the given ids and names if
+        missing: (project id, cluster id, whether anything was made). One transaction
+        that instances starting at once run in turn, so there is one default project."""
+        with self.serialized() as conn:
+            first = conn.execute(select(projects.c.id).order_by(projects.c.created_ms)
+                                 .limit(1)).scalar()
+            made = first is None
+            if first is None:
+                conn.execute(insert(projects).values(id=project_id, name=project_name,
+                                                     created_ms=now_ms()))
+                first = project_id
+            cluster = conn.execute(select(clusters.c.id).where(clusters.c.project_id == first)
+                                   .order_by(clusters.c.created_ms).limit(1)).scalar()
+            if cluster is None:
+                conn.execute(insert(clusters).values(
+                    id=cluster_id, project_id=first, name=cluster_name,
+                    components=",".join(sorted(c.value for c in components)),
+                    created_ms=now_ms()))
+                cluster, made = cluster_id, True
+        return first, cluster, made
 
     def project_ids(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -253,10 +318,14 @@ class Store:
     def page_after(self, project_id: str, *, limit: int, marker: str | None, sort: str,
                    descending: bool) -> tuple[list[Job], str | None, str | None]:
         """Sahara-style paging: the jobs after ``marker`` in ``sort`` order, and the
-        markers of the previous page (None for the first) and the next (None if last)."""
+        markers of the previous page (None for the first) and the next (None if last).
+
+        The order is total on both backends: (``sort`` IS NULL, ``sort``, seq), so jobs
+        without a start or end time come last (first when descending), in seq order."""
         column = jobs.c[sort]
-        key = (column.desc(), jobs.c.seq.desc()) if descending else (column, jobs.c.seq)
-        back = (column, jobs.c.seq) if descending else (column.desc(), jobs.c.seq.desc())
+        ascending = _sahara_order(column)
+        key = tuple(c.desc() for c in ascending) if descending else ascending
+        back = ascending if descending else tuple(c.desc() for c in ascending)
         mine = jobs.c.project_id == project_id
         with self.engine.connect() as conn:
             after: list[Any] = [mine]
@@ -266,11 +335,13 @@ class Store:
                                   ).first()
                 if at is None:
                     raise JobNotFound(f"The job does not exist: marker {marker}")
-                later = tuple_(column, jobs.c.seq) > tuple_(at[0], at[1])
-                earlier = tuple_(column, jobs.c.seq) <= tuple_(at[0], at[1])
+                value, seq = at[0], at[1]
+                at_marker = jobs.c.seq == seq
+                later = _sahara_after(column, value, seq)
+                earlier = or_(_sahara_before(column, value, seq), at_marker)
                 if descending:
-                    later, earlier = (tuple_(column, jobs.c.seq) < tuple_(at[0], at[1]),
-                                      tuple_(column, jobs.c.seq) >= tuple_(at[0], at[1]))
+                    later = _sahara_before(column, value, seq)
+                    earlier = or_(_sahara_after(column, value, seq), at_marker)
                 after.append(later)
                 # The previous page starts after the job ``limit`` places before the marker.
                 prev_id = conn.execute(select(jobs.c.id).where(mine, earlier).order_by(*back)
@@ -398,8 +469,17 @@ class Store:
                             p_launcher=launcher_id)
 
     def mark_signalled(self, job_id: str, at_ms: int) -> Job | None:
-        """Note that a kill signal went out (the first one decides KILLED vs natural end)."""
+        """Record a kill attempt BEFORE its signal goes out, so that a crash right after
+        the signal cannot lose it: the first one's time decides KILLED against the
+        job's own end. Returns the job (with its attempts so far), or None if it is
+        not RUNNING any more."""
         return self._change(sql.MARK_SIGNALLED, p_id=job_id, p_at=at_ms)
+
+    def unmark_signalled(self, job_id: str, at_ms: int) -> None:
+        """The attempt recorded at ``at_ms`` found nothing to signal: forget its time
+        (not an earlier attempt's), so that the job's own end stands."""
+        with self._write() as conn:
+            conn.execute(sql.UNMARK_SIGNALLED, {"p_id": job_id, "p_at": at_ms})
 
     def finish(self, job_id: str, outcome: Outcome, *, exit_code: int | None = None,
                finished_ms: int | None = None) -> Job | None:

@@ -167,6 +167,16 @@ instances = Table(
     Column("heartbeat_ms", BigInteger, nullable=False),
 )
 
+# Facts every instance of this database must agree on, by name (migration 0005): the
+# fingerprint of the server key that seals secret keys, never the key itself.
+service_facts = Table(
+    "service_facts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 # Jobs per (project, cluster, state), kept exact by triggers on ``jobs`` (migration
 # 0004), so that an unfiltered list total is not a count(*) over every row. On
 # PostgreSQL each connection adds to its own ``shard`` row, so concurrent submits do
