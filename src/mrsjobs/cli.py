@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         open_accounts(settings, store)  # refuses a server key the other instances lack
     except ServerKeyMismatch as exc:
-        err.print(f"mrsjobs: {exc}", highlight=False)
+        print(f"mrsjobs: {exc}", file=sys.stderr)
         return 3
     finally:
         store.close()
