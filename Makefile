@@ -39,6 +39,8 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/list.py
 	$(BIN)/python bench/submit.py
 	$(BIN)/python bench/instances.py
+	$(BIN)/python bench/containment.py
+	$(BIN)/python bench/signin_flood.py
 
 clean:
 	rm -rf $(VENV) var
