@@ -486,6 +486,27 @@ class _Terminated(BaseException):
     pass
 
 
+def take_turns(sides: Mapping[str, Callable[[int], dict[str, Any]]], samples: int,
+               warmup: int, label: str, every: int = 20) -> dict[str, list[dict[str, Any]]]:
+    """Round ``i`` takes one sample of each side, each side taking each place in turn so
+    that drift and noise hit all alike; the first ``warmup`` rounds are not kept."""
+    names = list(sides)
+    kept: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for i in range(warmup + samples):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            sample = sides[name](i)
+            if i >= warmup:
+                kept[name].append(sample)
+        done = i + 1 - warmup
+        if done == 0:
+            log(f"{label}: warm-up done ({warmup} of each)")
+        elif done > 0 and done % every == 0:
+            p50 = {n: summary([x["latency"] for x in v]).get("p50") for n, v in kept.items()}
+            log(f"{label} {done}/{samples}: p50 {p50} ms")
+    return kept
+
+
 def remove_tenants(server: Server) -> None:
     """Remove the OS users and network namespaces the server made for its projects."""
     if os.geteuid() != 0 or not server.project_id:

@@ -35,7 +35,6 @@ from _harness import (
     TERMINAL_STATES,
     Server,
     emit,
-    log,
     medians,
     ms,
     parse_epochrealtime,
@@ -44,6 +43,7 @@ from _harness import (
     ratio,
     run_context,
     summary,
+    take_turns,
     trivial_env,
     wait_for,
     write_script,
@@ -159,30 +159,20 @@ def main() -> None:
         stamps.mkdir()
         servers = {"svc": bench.server("svc", spark_submit=str(script)),
                    "off": bench.server("off", spark_submit=str(script), isolation="off")}
-        samples: dict[str, list[dict[str, Any]]] = {"svc": [], "off": [], "base": []}
-        sides = ("svc", "off", "base")
-        n = 0
         clients = {k: v.client() for k, v in servers.items()}
+
+        def stamp(side: str, i: int) -> str:
+            return f"{side}-{i}"
+
         try:
-            total = args.warmup + args.samples
-            for i in range(total):
-                # Each side takes each place in turn, so drift and noise hit all alike.
-                for side in sides[i % 3:] + sides[:i % 3]:
-                    n += 1
-                    name = f"{side}-{n}"
-                    if side == "base":
-                        sample = baseline_sample(script, stamps / name, bench.root)
-                    else:
-                        sample = service_sample(servers[side], clients[side], name,
-                                                args.trace)
-                    if i >= args.warmup:
-                        samples[side].append(sample)
-                if i + 1 == args.warmup:
-                    log(f"warm-up done ({args.warmup} of each)")
-                elif (i + 1 - args.warmup) % 50 == 0 and i >= args.warmup:
-                    p50 = {k: summary([x["latency"] for x in v]).get("p50")
-                           for k, v in samples.items()}
-                    log(f"{len(samples['svc'])}/{args.samples}: p50 {p50} ms")
+            samples = take_turns({
+                "svc": lambda i: service_sample(servers["svc"], clients["svc"],
+                                                stamp("svc", i), args.trace),
+                "off": lambda i: service_sample(servers["off"], clients["off"],
+                                                stamp("off", i), args.trace),
+                "base": lambda i: baseline_sample(script, stamps / stamp("base", i),
+                                                  bench.root),
+            }, args.samples, args.warmup, "dispatch", every=50)
         finally:
             for client in clients.values():
                 client.close()

@@ -53,6 +53,7 @@ from _harness import (
     ratio,
     run_context,
     summary,
+    take_turns,
     tree_left,
     trivial_env,
     wait_for,
@@ -208,24 +209,13 @@ def tree_part(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     script = write_script(bench.root / "tree.sh", TREE_SH)
     servers = {"svc": bench.server("tree", spark_submit=str(script)),
                "off": bench.server("tree-off", spark_submit=str(script), isolation="off")}
-    samples: dict[str, list[dict[str, Any]]] = {"svc": [], "off": [], "base": []}
-    sides = ("svc", "off", "base")
     clients = {k: v.client() for k, v in servers.items()}
     try:
-        for i in range(args.warmup + args.samples):
-            # Each side takes each place in turn, so drift and noise hit all alike.
-            for side in sides[i % 3:] + sides[:i % 3]:
-                if side == "base":
-                    sample = baseline_tree_sample(bench, script, i)
-                else:
-                    sample = service_tree_sample(servers[side], clients[side], i)
-                if i >= args.warmup:
-                    samples[side].append(sample)
-            done = i + 1 - args.warmup
-            if done > 0 and done % 20 == 0:
-                p50 = {k: summary([x["latency"] for x in v]).get("p50")
-                       for k, v in samples.items()}
-                log(f"tree {done}/{args.samples}: p50 {p50} ms")
+        samples = take_turns({
+            "svc": lambda i: service_tree_sample(servers["svc"], clients["svc"], i),
+            "off": lambda i: service_tree_sample(servers["off"], clients["off"], i),
+            "base": lambda i: baseline_tree_sample(bench, script, i),
+        }, args.samples, args.warmup, "tree")
     finally:
         for client in clients.values():
             client.close()
