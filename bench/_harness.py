@@ -511,7 +511,7 @@ def remove_tenants(server: Server) -> None:
     """Remove the OS users and network namespaces the server made for its projects."""
     if os.geteuid() != 0 or not server.project_id:
         return
-    from mrsjobs.tenants import Tenants
+    from mrsjobs.containment.tenants import Tenants
 
     tenants = Tenants()
     for project in json.loads(server.cli("project", "list", "--json")):

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from _harness import Bench, Server, log, parser, r2, ratio, summary
 from _load import DAY_MS, Layout, database_url, emit_per_backend, load
 from mrsjobs.bootstrap import ensure_defaults, open_store
-from mrsjobs.service import list_query
+from mrsjobs.service.jobs import list_query
 from mrsjobs.settings import Settings
 from mrsjobs.store import Store
 from mrsjobs.store.tables import jobs

@@ -220,7 +220,7 @@ def remove_tenants(data_dir: Path, known: list[str] | None = None) -> None:
     be gone by the time the server is cleaned up)."""
     if os.geteuid() != 0:
         return
-    from mrsjobs.tenants import Tenants
+    from mrsjobs.containment.tenants import Tenants
 
     ids = set(known or [])
     if (data_dir / "mrsjobs.db").exists():

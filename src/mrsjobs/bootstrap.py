@@ -7,14 +7,14 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-from .accounts import Accounts
-from .crypto import SecretBox, load_server_key
-from .domain import Component
+from .domain.jobs import Component
+from .identity.accounts import Accounts
+from .identity.crypto import SecretBox, load_server_key
+from .identity.throttle import Limits
 from .settings import Settings
 from .store import Store
 from .store.identity import IdentityStore
 from .store.serverkey import agree_on_key
-from .throttle import Limits
 
 DEFAULT_COMPONENTS = (Component.HADOOP, Component.SPARK, Component.HIVE)
 

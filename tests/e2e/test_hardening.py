@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mrsjobs.domain import JobResult, JobSpec, JobState, JobType, Outcome
+from mrsjobs.domain.jobs import JobResult, JobSpec, JobState, JobType, Outcome
 from mrsjobs.store import Store
 from tests.conftest import FAST, Server, assert_error
 

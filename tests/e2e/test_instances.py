@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from mrsjobs.metastore import Metastore, MetastoreConfig
+from mrsjobs.engines.local.metastore import Metastore, MetastoreConfig
 from mrsjobs.store import Store
 from tests.conftest import Server, kill_leftovers, processes_with, wait_for
 from tests.databases import postgres_database

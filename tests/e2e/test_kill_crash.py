@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mrsjobs.supervisor import KILL_GATE_ENV
+from mrsjobs.supervisor.loop import KILL_GATE_ENV
 from tests.conftest import Server, processes_with, wait_for
 from tests.e2e.test_recovery import LAUNCHES, crash, restartable, spark
 

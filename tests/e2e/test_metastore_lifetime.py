@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mrsjobs.metastore import Metastore, MetastoreConfig
+from mrsjobs.engines.local.metastore import Metastore, MetastoreConfig
 from tests.conftest import Server, wait_for
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(600)]

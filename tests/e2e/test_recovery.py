@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from mrsjobs.engines.process import process_alive
+from mrsjobs.engines.local.engine import process_alive
 from mrsjobs.store import Store
 from tests.conftest import FAKE_TOOL, Server, processes_with, wait_for
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from mrsjobs.domain import ExitStatus
+from mrsjobs.domain.jobs import ExitStatus
 from mrsjobs.engines.base import Engine, Handle, LaunchFailed, LaunchSpec
+from mrsjobs.engines.local.engine import ProcessEngine, group_alive, process_alive
 from mrsjobs.engines.memory import MemoryEngine
-from mrsjobs.engines.process import ProcessEngine, group_alive, process_alive
 from tests.conftest import FAKE_TOOL, kill_leftovers, processes_with, wait_for
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from mrsjobs.domain import JobSpec, JobType
+from mrsjobs.domain.jobs import JobSpec, JobType
 from mrsjobs.store import JobQuery, Store
 from mrsjobs.store.group_commit import GroupCommit, GroupCommitClosed
 from mrsjobs.store.rows import insert_many

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from mrsjobs.bootstrap import Defaults, ensure_defaults
-from mrsjobs.domain import JobSpec, JobState, JobType
+from mrsjobs.domain.jobs import JobSpec, JobState, JobType
 from mrsjobs.store import Store
 from mrsjobs.store.instances import Registry
 from mrsjobs.store.tables import instances

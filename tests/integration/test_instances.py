@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 
 from mrsjobs.bootstrap import ensure_defaults
-from mrsjobs.domain import JobResult, JobSpec, JobState, JobType
+from mrsjobs.domain.jobs import JobResult, JobSpec, JobState, JobType
 from mrsjobs.store import Cluster, Store
 from mrsjobs.store.instances import Registry
 from mrsjobs.store.notify import KillListener

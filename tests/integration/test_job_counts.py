@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from mrsjobs.domain import JobResult, JobSpec, JobState, JobType, Outcome
+from mrsjobs.domain.jobs import JobResult, JobSpec, JobState, JobType, Outcome
 from mrsjobs.store import Cluster, JobQuery, Store
 from mrsjobs.store.tables import jobs
 

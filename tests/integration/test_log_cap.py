@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mrsjobs import cli
-from mrsjobs.domain import ExitStatus
+from mrsjobs.cli import main as cli
+from mrsjobs.domain.jobs import ExitStatus
 from mrsjobs.engines.base import Handle, LaunchSpec
-from mrsjobs.engines.process import ProcessEngine
-from mrsjobs.engines.shim import CappedLog, read_log, tail_parts
+from mrsjobs.engines.local.engine import ProcessEngine
+from mrsjobs.engines.local.shim import CappedLog, read_log, tail_parts
 from tests.conftest import FAKE_TOOL, kill_leftovers, processes_with, wait_for
 
 CAP = 1 << 20

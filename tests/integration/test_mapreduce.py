@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mrsjobs.hadoop import mapreduce_argv
+from mrsjobs.engines.local.mapreduce import mapreduce_argv
 
 pytestmark = pytest.mark.spark
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mrsjobs.metastore import Metastore, MetastoreConfig, MetastoreError
+from mrsjobs.engines.local.metastore import Metastore, MetastoreConfig, MetastoreError
 from tests.conftest import kill_leftovers, processes_with
 
 pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("java")]
@@ -161,7 +161,7 @@ def test_started_once_reused_replaced_and_stopped(spark_home: Path, tmp_path: Pa
         child = subprocess.Popen(
             [sys.executable, "-c",
              "import sys; from pathlib import Path;"
-             "from mrsjobs.metastore import Metastore, MetastoreConfig;"
+             "from mrsjobs.engines.local.metastore import Metastore, MetastoreConfig;"
              "print(Metastore(MetastoreConfig(home=Path(sys.argv[1]),"
              " spark_home=Path(sys.argv[2]))).ensure_started())",
              str(home), str(spark_home)],

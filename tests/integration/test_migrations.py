@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from mrsjobs.access import Role
+from mrsjobs.domain.access import Role
 from mrsjobs.store import Store
 from mrsjobs.store.identity import IdentityStore
 from mrsjobs.store.tables import metadata

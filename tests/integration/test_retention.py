@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from mrsjobs.domain import JobResult, JobSpec, JobState, JobType, Outcome
-from mrsjobs.retention import Purger, RetentionConfig
+from mrsjobs.domain.jobs import JobResult, JobSpec, JobState, JobType, Outcome
 from mrsjobs.store import Cluster, JobQuery, Store
 from mrsjobs.store.tables import jobs
+from mrsjobs.supervisor.purger import Purger, RetentionConfig
 from tests.conftest import wait_for
 
 DAY_S = 24 * 3600.0

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from mrsjobs.containment.sandbox import Confinement, Sandbox, runtime_paths
+from mrsjobs.containment.tenants import Tenant, Tenants, connects
 from mrsjobs.engines.base import LaunchSpec
-from mrsjobs.engines.process import ProcessEngine
-from mrsjobs.sandbox import Confinement, Sandbox, runtime_paths
-from mrsjobs.tenants import Tenant, Tenants, connects
+from mrsjobs.engines.local.engine import ProcessEngine
 from tests.conftest import kill_leftovers, wait_for
 
 pytestmark = pytest.mark.skipif(

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-import mrsjobs.engines.process as process
+import mrsjobs.engines.local.engine as process
 from mrsjobs.bootstrap import ensure_defaults
-from mrsjobs.domain import Job, JobResult, JobSpec, JobState, JobType
+from mrsjobs.domain.jobs import Job, JobResult, JobSpec, JobState, JobType
 from mrsjobs.engines.base import Handle, LaunchSpec
-from mrsjobs.engines.process import ProcessEngine, group_members, process_alive
+from mrsjobs.engines.local.engine import ProcessEngine, group_members, process_alive
 from mrsjobs.store import Cluster, Store
-from mrsjobs.supervisor import Supervisor, SupervisorConfig
+from mrsjobs.supervisor.loop import Supervisor, SupervisorConfig
 from tests.conftest import FAKE_TOOL, kill_leftovers, wait_for
 
 

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from mrsjobs.api import errors
-from mrsjobs.errors import ClusterNotFound, JobNotFound
+from mrsjobs.domain.errors import ClusterNotFound, JobNotFound
 
 
 def make_app() -> FastAPI:

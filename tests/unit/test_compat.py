@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from mrsjobs.compat import (
+from mrsjobs.api.compat import (
     V11_STATE_MEANS,
     SaharaStatus,
     V11FinalStatus,
@@ -16,9 +16,9 @@ from mrsjobs.compat import (
     v11_final_status,
     v11_state,
 )
-from mrsjobs.domain import RESULT_OF, Job, JobResult, JobState, JobType
-from mrsjobs.errors import InvalidParameter, JarPathRequired, ScriptPathRequired
-from mrsjobs.validation import submit_v11_spec
+from mrsjobs.api.validation import submit_v11_spec
+from mrsjobs.domain.errors import InvalidParameter, JarPathRequired, ScriptPathRequired
+from mrsjobs.domain.jobs import RESULT_OF, Job, JobResult, JobState, JobType
 
 JOB = Job(id="j", project_id="p", cluster_id="c", name="n", type=JobType.SPARK_SUBMIT,
           user="u", queue="default", arguments=(), properties={}, state=JobState.ACCEPTED,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mrsjobs.crypto import SecretBox, check_password, hash_password, load_server_key
+from mrsjobs.identity.crypto import SecretBox, check_password, hash_password, load_server_key
 
 
 def test_password_hashes_are_salted_and_checked() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mrsjobs.domain import (
+from mrsjobs.domain.jobs import (
     PRE_LAUNCH,
     RESULT_OF,
     TERMINAL,

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from mrsjobs.access import Identity, Role
-from mrsjobs.errors import (
+from mrsjobs.domain.access import Identity, Role
+from mrsjobs.domain.errors import (
     AccessDenied,
     ClusterNotFound,
     FileListFailed,
     InvalidParameter,
     PayloadTooLarge,
 )
-from mrsjobs.filearea import BLOCK_SIZE, TEMP_PREFIX, FileArea
-from mrsjobs.files_service import FileService, parse_path
+from mrsjobs.service.files import FileService, parse_path
 from mrsjobs.store import Cluster
+from mrsjobs.store.filearea import BLOCK_SIZE, TEMP_PREFIX, FileArea
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from mrsjobs.api.validation import submit_spec, submit_v11_spec
 from mrsjobs.bootstrap import ensure_defaults
-from mrsjobs.domain import JobType, split_spark_options
-from mrsjobs.errors import InvalidParameter
-from mrsjobs.joboptions import key_problem
-from mrsjobs.service import JobService
+from mrsjobs.domain.errors import InvalidParameter
+from mrsjobs.domain.jobs import JobType, split_spark_options
+from mrsjobs.domain.options import key_problem
+from mrsjobs.service.jobs import JobService
 from mrsjobs.store import Identity, Store
-from mrsjobs.validation import submit_spec, submit_v11_spec
 
 ROOT = PurePosixPath("/opt/spark/examples")
 ROOTS = (ROOT, PurePosixPath("/data/shared"))

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from mrsjobs.domain import ExitStatus, Job, JobResult, JobState
+from mrsjobs.domain.jobs import ExitStatus, Job, JobResult, JobState
 from mrsjobs.engines.base import Handle
 from mrsjobs.engines.memory import MemoryEngine
 from tests.conftest import wait_for

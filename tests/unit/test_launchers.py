@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from mrsjobs.api.views import java_list, java_map
-from mrsjobs.launchers import spark_submit_args, split_spark_options
+from mrsjobs.engines.local.commands import spark_submit_args, split_spark_options
 
 LOOPBACK = ["--conf", "spark.driver.host=127.0.0.1", "--conf",
             "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.ui.enabled=false"]

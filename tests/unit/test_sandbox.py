@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mrsjobs.containment import ContainmentUnavailable, open_containment
-from mrsjobs.launchers import localize
-from mrsjobs.sandbox import Confinement, Isolation, Sandbox
+from mrsjobs.containment.host import ContainmentUnavailable, open_containment
+from mrsjobs.containment.sandbox import Confinement, Isolation, Sandbox
+from mrsjobs.containment.tenants import Tenant, tenant_name
+from mrsjobs.engines.local.commands import localize
 from mrsjobs.settings import Settings
-from mrsjobs.tenants import Tenant, tenant_name
 
 TENANT = Tenant("p1", tenant_name("p1"), 2001, 2002, tenant_name("p1"))
 

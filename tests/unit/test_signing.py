@@ -12,8 +12,8 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
-from mrsjobs import signing
-from mrsjobs.errors import AuthenticationFailed
+from mrsjobs.domain.errors import AuthenticationFailed
+from mrsjobs.identity import signing
 
 AK, SK = "HPUAEXAMPLEKEY000001", "s3cr3t" * 6
 NOW = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from mrsjobs.bootstrap import ensure_defaults
-from mrsjobs.domain import Job, JobResult, JobSpec, JobState, JobType
+from mrsjobs.domain.jobs import Job, JobResult, JobSpec, JobState, JobType
 from mrsjobs.engines.base import LaunchSpec
 from mrsjobs.engines.memory import MemoryEngine
-from mrsjobs.service import JobService
+from mrsjobs.service.jobs import JobService
 from mrsjobs.store import Identity, Store
-from mrsjobs.supervisor import Supervisor, SupervisorConfig
+from mrsjobs.supervisor.loop import Supervisor, SupervisorConfig
 from tests.conftest import wait_for
 
 
@@ -324,7 +324,7 @@ def test_batch_delete_kills_active_jobs_first(make_harness: Callable[..., Harnes
 
 
 def _gone(h: Harness, job_id: str) -> bool:
-    from mrsjobs.errors import JobNotFound
+    from mrsjobs.domain.errors import JobNotFound
     try:
         h.job(job_id)
     except JobNotFound:

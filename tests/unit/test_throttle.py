@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-import mrsjobs.accounts
-from mrsjobs.accounts import Accounts
-from mrsjobs.crypto import SecretBox
-from mrsjobs.errors import AuthenticationFailed, TooManyRequests
-from mrsjobs.throttle import BoundedPool, FailureWindow, Limits, SignInGuard
+import mrsjobs.identity.accounts
+from mrsjobs.domain.errors import AuthenticationFailed, TooManyRequests
+from mrsjobs.identity.accounts import Accounts
+from mrsjobs.identity.crypto import SecretBox
+from mrsjobs.identity.throttle import BoundedPool, FailureWindow, Limits, SignInGuard
 from tests.conftest import wait_for
 
 
@@ -133,13 +133,13 @@ class _NoUsers:
 
 def test_password_sign_in_is_refused_before_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     hashed: list[str] = []
-    real = mrsjobs.accounts.check_password
+    real = mrsjobs.identity.accounts.check_password
 
     def counting(password: str, stored: str) -> bool:
         hashed.append(password)
         return real(password, stored)
 
-    monkeypatch.setattr(mrsjobs.accounts, "check_password", counting)
+    monkeypatch.setattr(mrsjobs.identity.accounts, "check_password", counting)
     accounts = Accounts(_NoUsers(), SecretBox(Fernet.generate_key()),  # type: ignore[arg-type]
                         limits=Limits(signin_failures=3, signin_window_s=60))
     for _ in range(3):

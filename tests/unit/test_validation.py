@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from mrsjobs.domain import JobType
-from mrsjobs.errors import InvalidParameter
-from mrsjobs.validation import submit_spec
+from mrsjobs.api.validation import submit_spec
+from mrsjobs.domain.errors import InvalidParameter
+from mrsjobs.domain.jobs import JobType
 
 
 def body(**fields: Any) -> dict[str, Any]:

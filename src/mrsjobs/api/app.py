@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..bootstrap import ensure_defaults, instance_id, open_accounts, open_store
-from ..engines.process import ProcessEngine
-from ..files_service import FileService
-from ..launchers import RUNNABLE, LocalCluster
-from ..retention import Purger, RetentionConfig
-from ..service import JobService
+from ..engines.local.commands import RUNNABLE, LocalCluster
+from ..engines.local.engine import ProcessEngine
+from ..service.files import FileService
+from ..service.jobs import JobService
 from ..settings import Settings
 from ..store.notify import KillListener
-from ..supervisor import Supervisor, SupervisorConfig
+from ..supervisor.loop import Supervisor, SupervisorConfig
+from ..supervisor.purger import Purger, RetentionConfig
 from . import errors
 from .auth import keep_signed_body
 from .deps import ClusterId, JobId, JsonBody, ProjectId, service, who

@@ -7,9 +7,9 @@ import dataclasses
 
 from fastapi import Request
 
-from ..access import Identity
-from ..accounts import Accounts
-from ..signing import SignedRequest, is_signed
+from ..domain.access import Identity
+from ..identity.accounts import Accounts
+from ..identity.signing import SignedRequest, is_signed
 
 
 def accounts(request: Request) -> Accounts:

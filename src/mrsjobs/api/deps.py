@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
-from ..service import JobService
-from ..validation import parse_json_body
+from ..service.jobs import JobService
 from .auth import who
+from .validation import parse_json_body
 
 __all__ = ["ClusterId", "JobId", "JsonBody", "ProjectId", "service", "who"]
 

@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ClusterNotFound, InvalidParameter, JobNotFound, MrsError, TooManyRequests
+from ..domain.errors import (
+    ClusterNotFound,
+    InvalidParameter,
+    JobNotFound,
+    MrsError,
+    TooManyRequests,
+)
 
 log = logging.getLogger(__name__)
 

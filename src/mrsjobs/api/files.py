@@ -15,9 +15,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import PayloadTooLarge
-from ..files_service import FileService
-from ..signing import is_signed
+from ..domain.errors import PayloadTooLarge
+from ..identity.signing import is_signed
+from ..service.files import FileService
 from .deps import ClusterId, ProjectId, who
 
 FILES = "/v2/{project_id}/clusters/{cluster_id}/files"

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SecretStr
 
-from ..accounts import IssuedToken
-from ..errors import AuthenticationFailed
+from ..domain.errors import AuthenticationFailed
+from ..identity.accounts import IssuedToken
 from ..store.identity import Project, User
-from ..validation import parse_model
 from .auth import accounts, source, who
 from .deps import JsonBody
+from .validation import parse_model
 
 TOKENS = "/v3/auth/tokens"
 #: Users belong to projects here, not to domains: everyone is in the one domain.

@@ -8,9 +8,9 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import InvalidParameter, MrsError, PayloadTooLarge
-from ..validation import check_text
+from ..domain.errors import InvalidParameter, MrsError, PayloadTooLarge
 from .errors import respond_for
+from .validation import check_text
 
 #: The routes whose bodies have a limit of their own: file uploads (``max_upload_bytes``).
 UNBOUNDED = (("PUT", re.compile(r"^/v2/[^/]+/clusters/[^/]+/files/?$")),)

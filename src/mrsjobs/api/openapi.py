@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from ..compat import V11State
-from ..domain import JobResult, JobState, JobType
-from ..service import MAX_PAGE_SIZE, SAHARA_SORT
-from ..validation import BatchDeleteRequest, SubmitRequest, SubmitV11Request
+from ..domain.jobs import JobResult, JobState, JobType
+from ..service.jobs import MAX_PAGE_SIZE, SAHARA_SORT
+from .compat import V11State
 from .identity import AuthRequest
+from .validation import BatchDeleteRequest, SubmitRequest, SubmitV11Request
 
 _JOBS = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
 _SAHARA = "/v1.1/{project_id}/job-executions"

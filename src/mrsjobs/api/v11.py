@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from ..errors import InvalidParameter
+from ..domain.errors import InvalidParameter
 from .deps import JobId, JsonBody, ProjectId, service, who
 from .views import job_sahara, job_v11_exe, job_v11_submitted
 

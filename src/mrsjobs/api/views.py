@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..compat import V11_TYPE_CODE, sahara_status, v11_final_status, v11_state
-from ..domain import Job
+from ..domain.jobs import Job
+from .compat import V11_TYPE_CODE, sahara_status, v11_final_status, v11_state
 
 #: Property names whose values are secrets: shown masked in every view (stored as given,
 #: for the job needs them).

@@ -1,3 +1,2 @@
-"""Engines run jobs: the port in ``base``, processes on this host in ``process``."""
-
-from __future__ import annotations
+"""Engines run jobs: the port in ``base``, a memory fake in ``memory``, and one
+package per real engine (``local``: processes on this host)."""

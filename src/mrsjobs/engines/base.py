@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..domain import ExitStatus
+from ..domain.jobs import ExitStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..domain import ExitStatus
+from ..domain.jobs import ExitStatus
 from .base import Handle, LaunchFailed, LaunchSpec
 
 

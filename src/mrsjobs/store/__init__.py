@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..access import Identity
+from ..domain.access import Identity
 from .rows import now_ms
 from .store import Cluster, JobQuery, Store
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from ..domain import JobState
+from ..domain.jobs import JobState
 from .tables import job_counts
 
 

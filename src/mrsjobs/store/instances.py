@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Executable
 
-from ..domain import Job, JobResult, JobState
+from ..domain.jobs import Job, JobResult, JobState
 from .rows import job_of_row, now_ms
 from .statements import may_become
 from .store import Store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, select
 
-from ..domain import TERMINAL
+from ..domain.jobs import TERMINAL
 from .tables import jobs
 
 _expired = (jobs.c.state.in_(sorted(TERMINAL)), jobs.c.finished_ms < bindparam("p_before"))

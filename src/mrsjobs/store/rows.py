@@ -1,4 +1,4 @@
-"""Job rows: a :class:`~mrsjobs.domain.Job` from its column values, and the values
+"""Job rows: a :class:`~mrsjobs.domain.jobs.Job` from its column values, and the values
 (and submission audit event) of a new one, inserted in batches."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from ..domain import Job, JobResult, JobSpec, JobState
+from ..domain.jobs import Job, JobResult, JobSpec, JobState
 from . import statements as sql
 
 

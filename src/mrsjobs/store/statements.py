@@ -2,7 +2,7 @@
 
 A statement object built per call costs SQLAlchemy about 0.7 ms of cache-key work;
 these are built at import with bind parameters, so each call only binds values.
-Every state change is guarded by :data:`mrsjobs.domain.TRANSITIONS`.
+Every state change is guarded by :data:`mrsjobs.domain.jobs.TRANSITIONS`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
-from ..domain import PRE_LAUNCH, TERMINAL, TRANSITIONS, JobResult, JobState
+from ..domain.jobs import PRE_LAUNCH, TERMINAL, TRANSITIONS, JobResult, JobState
 from .tables import audit_events, jobs
 
 

@@ -1,5 +1,5 @@
 """The one store class. Every state change is a single conditional UPDATE built
-from :data:`mrsjobs.domain.TRANSITIONS`; zero rows changed means "not allowed"."""
+from :data:`mrsjobs.domain.jobs.TRANSITIONS`; zero rows changed means "not allowed"."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
-from ..domain import (
+from ..domain.errors import ClusterNotFound, JobNotFound
+from ..domain.jobs import (
     TERMINAL,
     Component,
     Job,
@@ -42,7 +43,6 @@ from ..domain import (
     JobType,
     Outcome,
 )
-from ..errors import ClusterNotFound, JobNotFound
 from . import retention
 from . import statements as sql
 from .counts import clusters_with, counted_total

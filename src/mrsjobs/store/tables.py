@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from ..domain import JobResult, JobState, JobType
+from ..domain.jobs import JobResult, JobState, JobType
 
 metadata = MetaData()
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .domain import (
+from ..domain.errors import JobNotFound, MrsError
+from ..domain.jobs import (
     ExitStatus,
     Job,
     JobResult,
@@ -29,10 +30,9 @@ from .domain import (
     Outcome,
     outcome_of,
 )
-from .engines.base import Engine, Handle, LaunchFailed, LaunchSpec
-from .errors import JobNotFound, MrsError
-from .store import Store, now_ms
-from .store.instances import Registry
+from ..engines.base import Engine, Handle, LaunchFailed, LaunchSpec
+from ..store import Store, now_ms
+from ..store.instances import Registry
 
 log = logging.getLogger(__name__)
 

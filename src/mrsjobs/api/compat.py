@@ -11,7 +11,7 @@ import binascii
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 
-from .domain import PRE_LAUNCH, Job, JobResult, JobState, JobType
+from ..domain.jobs import PRE_LAUNCH, Job, JobResult, JobState, JobType
 
 
 class V11State(IntEnum):

@@ -19,10 +19,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import TooManyRequests
+from ..domain.errors import TooManyRequests
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 Clock = Callable[[], float]
 T = TypeVar("T")

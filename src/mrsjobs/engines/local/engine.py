@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..domain import ExitStatus
-from .base import Handle, LaunchFailed, LaunchSpec
+from ...domain.jobs import ExitStatus
+from ..base import Handle, LaunchFailed, LaunchSpec
 from .shim import take_claim
 
 SHIM = Path(__file__).with_name("shim.py")

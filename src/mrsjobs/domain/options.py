@@ -23,7 +23,7 @@ names); ``spark.hadoop.K`` and ``spark.hive.K`` are also checked as the keys ``K
 
 These checks do not contain a job (the sandbox does): they turn an attempt into a clear
 error. Pure, no I/O. Values that name files come back as :class:`PathRef`, for the
-caller to check with the rules of :mod:`mrsjobs.jobfiles`.
+caller to check with the rules of :mod:`mrsjobs.domain.paths`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The limits are the MRS reference's. Arguments are checked leniently for
 characters (official examples contain ``;`` and ``$``, and no shell ever sees
 them: every job is started from an argv list). A job may name only files in its
 cluster's file area (``hdfs:///...``) or under a read-only root the operator lists,
-and may not set what the service enforces (:mod:`mrsjobs.joboptions`).
+and may not set what the service enforces (:mod:`mrsjobs.domain.options`).
 """
 
 from __future__ import annotations
@@ -19,22 +19,22 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 
-from .compat import V11_TYPES, decode_hql
-from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, JobSpec, JobType, split_spark_options
-from .errors import (
+from ..domain.errors import (
     InvalidParameter,
     JarPathRequired,
     JobTypeNotSupported,
     ScriptPathRequired,
 )
-from .jobfiles import hdfs_parts, under_root
-from .joboptions import (
+from ..domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, JobSpec, JobType, split_spark_options
+from ..domain.options import (
     PathRef,
     check_hadoop_arguments,
     check_properties,
     check_spark_submit,
     check_sql_options,
 )
+from ..domain.paths import hdfs_parts, under_root
+from .compat import V11_TYPES, decode_hql
 
 MAX_ARGUMENTS_CHARS = 150_000
 #: How many arguments (v2 items, v1.1 words) a job may have: a job's command line
@@ -190,7 +190,7 @@ def job_path(field: str, value: str, read_roots: Sequence[PurePosixPath], *,
 
 def _check_job(job_type: JobType, args: tuple[str, ...], properties: Mapping[str, str],
                read_roots: Sequence[PurePosixPath]) -> None:
-    """What the job may not set, and the files it names (see :mod:`mrsjobs.joboptions`).
+    """What the job may not set, and the files it names (see :mod:`mrsjobs.domain.options`).
     The application's own arguments are its business."""
     refs = check_properties(properties)
     if job_type in (JobType.SPARK_SUBMIT, JobType.SPARK_PYTHON):

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from ..domain.access import AuthMethod, Identity, Role
+from ..domain.errors import AuthenticationFailed
+from ..store.identity import AccessKey, IdentityStore, Project, TokenRecord, User
 from . import signing
-from .access import AuthMethod, Identity, Role
 from .crypto import SecretBox, check_password, hash_password, hash_token, new_access_key, new_token
-from .errors import AuthenticationFailed
-from .store.identity import AccessKey, IdentityStore, Project, TokenRecord, User
 from .throttle import BoundedPool, Limits, SignInGuard
 
 K = TypeVar("K", bound=Hashable)
@@ -97,7 +97,7 @@ class Accounts:
                  sign_window_s: float = 900, clock: Callable[[], float] = time.time,
                  limits: Limits | None = None) -> None:
         if limits is None:
-            from .settings import Settings  # the MRSJOBS_* variables, as the server has them
+            from ..settings import Settings  # the MRSJOBS_* variables, as the server has them
 
             limits = Limits.from_settings(Settings())
         self.guard = SignInGuard(limits)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from .access import Identity
-from .errors import InvalidParameter, PayloadTooLarge
-from .filearea import FileArea, FileStatus
-from .jobfiles import area_parts, hdfs_parts
-from .service import check_access
-from .store import Cluster, Store
+from ..domain.access import Identity
+from ..domain.errors import InvalidParameter, PayloadTooLarge
+from ..domain.paths import area_parts, hdfs_parts
+from ..store import Cluster, Store
+from ..store.filearea import FileArea, FileStatus
+from .jobs import check_access
 
 
 def parse_path(value: str) -> tuple[str, ...]:

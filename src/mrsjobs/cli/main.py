@@ -12,10 +12,10 @@ from typing import Any
 
 from rich.console import Console
 
-from .admin_cli import add_commands
-from .bootstrap import ServerKeyMismatch, ensure_defaults, open_accounts, open_store
-from .engines.shim import read_log
-from .settings import Settings
+from ..bootstrap import ServerKeyMismatch, ensure_defaults, open_accounts, open_store
+from ..engines.local.shim import read_log
+from ..settings import Settings
+from .admin import add_commands
 
 err = Console(stderr=True)
 
@@ -44,8 +44,8 @@ def _first_call_help(settings: Settings, project_id: str, cluster_id: str) -> st
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .api.app import create_app
-    from .connections import bounded_protocol, connection_cap, raise_fd_limit
+    from ..api.app import create_app
+    from ..api.connections import bounded_protocol, connection_cap, raise_fd_limit
 
     settings = _settings(args)
     store = open_store(settings)
@@ -261,6 +261,3 @@ def main(argv: list[str] | None = None) -> int:
     code: int = args.func(args)
     return code
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,13 +7,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, Protocol, TypeVar
 
-from .access import Action, Identity
-from .compat import V11_STATE_MEANS, V11State
-from .domain import COMPONENT_OF, Component, Job, JobResult, JobSpec, JobState, JobType
-from .errors import AccessDenied, ContainmentMissing, InvalidParameter, JobTypeNotSupported
-from .store import Cluster, JobQuery, Store
-from .store.identity import audit_event
-from .validation import BatchDeleteRequest, parse_model, submit_spec, submit_v11_spec
+from ..api.compat import V11_STATE_MEANS, V11State
+from ..api.validation import BatchDeleteRequest, parse_model, submit_spec, submit_v11_spec
+from ..domain.access import Action, Identity
+from ..domain.errors import AccessDenied, ContainmentMissing, InvalidParameter, JobTypeNotSupported
+from ..domain.jobs import COMPONENT_OF, Component, Job, JobResult, JobSpec, JobState, JobType
+from ..store import Cluster, JobQuery, Store
+from ..store.identity import audit_event
 
 #: What the job types need when a cluster lacks their component.
 MISSING_COMPONENT = {

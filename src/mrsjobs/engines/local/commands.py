@@ -12,17 +12,17 @@ import threading
 from collections.abc import Container, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from .containment import Containment, open_containment
-from .domain import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType, split_spark_options
-from .engines.base import LaunchFailed, LaunchSpec
-from .errors import JobTypeNotSupported, MrsError
-from .filearea import FileArea
-from .hadoop import mapreduce_argv
-from .jobfiles import hdfs_parts
+from ...containment.host import Containment, open_containment
+from ...containment.sandbox import Confinement
+from ...containment.tenants import TenancyError, Tenant
+from ...domain.errors import JobTypeNotSupported, MrsError
+from ...domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType, split_spark_options
+from ...domain.paths import hdfs_parts
+from ...settings import Settings
+from ...store.filearea import FileArea
+from ..base import LaunchFailed, LaunchSpec
+from .mapreduce import mapreduce_argv
 from .metastore import Metastore, MetastoreConfig, MetastoreError
-from .sandbox import Confinement
-from .settings import Settings
-from .tenants import TenancyError, Tenant
 
 #: What of the service's environment a job gets; everything else (MRSJOBS_*, database
 #: URLs, keys) stays with the service.

@@ -41,11 +41,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
-from .sandbox import Confinement
-from .tenants import Tenant, connects
+from ...containment.sandbox import Confinement
+from ...containment.tenants import Tenant, connects
 
 if TYPE_CHECKING:
-    from .containment import Containment
+    from ...containment.host import Containment
 
 HOST = "127.0.0.1"
 JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "LoopbackMetastore.java"
@@ -71,7 +71,7 @@ class MetastoreError(Exception):
 
 
 def _idle_setting() -> float:
-    from .settings import Settings
+    from ...settings import Settings
 
     return Settings().metastore_idle_s
 

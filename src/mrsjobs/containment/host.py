@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..settings import Settings
 from .sandbox import Confinement, Isolation, Sandbox, detect, java_home, runtime_paths
-from .settings import Settings
 from .tenants import Tenant, Tenants
 
 log = logging.getLogger(__name__)

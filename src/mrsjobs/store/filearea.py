@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import FileAccessFailed, FileListFailed, InvalidParameter, MrsError
+from ..domain.errors import FileAccessFailed, FileListFailed, InvalidParameter, MrsError
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 ROOT_MODE = 0o700

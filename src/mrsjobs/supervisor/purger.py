@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import Store
+from ..store import Store
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from rich.console import Console
 
-from .access import Role
-from .accounts import Accounts
-from .bootstrap import DEFAULT_COMPONENTS, ensure_defaults, open_accounts, open_store
-from .settings import Settings
-from .store import Store
-from .store.identity import Conflict, User
-from .tenants import Tenants
+from ..bootstrap import DEFAULT_COMPONENTS, ensure_defaults, open_accounts, open_store
+from ..containment.tenants import Tenants
+from ..domain.access import Role
+from ..identity.accounts import Accounts
+from ..settings import Settings
+from ..store import Store
+from ..store.identity import Conflict, User
 
 err = Console(stderr=True)
 

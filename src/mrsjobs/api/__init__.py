@@ -1,0 +1,1 @@
+"""The HTTP surface: one module per API, the error map, and the app that wires them."""

@@ -1,0 +1,1 @@
+"""The ``mrsjobs`` command: a client of the HTTP API, ``serve``, and admin commands."""

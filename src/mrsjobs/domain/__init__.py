@@ -1,0 +1,3 @@
+"""The job model and its rules, with no I/O: states and transitions (``jobs``), who
+may do what (``access``), the exception tree (``errors``), what a job may ask of
+its runtime (``options``) and where its files may be (``paths``)."""
