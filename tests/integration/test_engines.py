@@ -17,7 +17,7 @@ import pytest
 
 from mrsjobs.domain.jobs import ExitStatus
 from mrsjobs.engines.base import Engine, Handle, LaunchFailed, LaunchSpec
-from mrsjobs.engines.local.engine import ProcessEngine, group_alive, process_alive
+from mrsjobs.engines.local.engine import SHIM, ProcessEngine, group_alive, process_alive
 from mrsjobs.engines.memory import MemoryEngine
 from tests.conftest import FAKE_TOOL, kill_leftovers, processes_with, wait_for
 
@@ -170,8 +170,7 @@ def test_logs_and_records_are_kept_in_the_run_dir(tmp_path: Path) -> None:
 
 def _run_shim(request: dict[str, Any]) -> None:
     """A shim of an earlier service, handed its launch request late."""
-    shim = Path(__file__).parents[2] / "src" / "mrsjobs" / "engines" / "shim.py"
-    subprocess.run([sys.executable, "-I", "-S", str(shim)], input=json.dumps(request) + "\n",
+    subprocess.run([sys.executable, "-I", "-S", str(SHIM)], input=json.dumps(request) + "\n",
                    text=True, check=True, timeout=30, capture_output=True)
 
 

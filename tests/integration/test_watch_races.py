@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import mrsjobs.engines.local.engine as process
+import mrsjobs.engines.local.shim as shim
 from mrsjobs.bootstrap import ensure_defaults
 from mrsjobs.domain.jobs import Job, JobResult, JobSpec, JobState, JobType
 from mrsjobs.engines.base import Handle, LaunchSpec
@@ -54,7 +55,7 @@ class _Stat:
 ], ids=["ESRCH", "empty", "short"])
 def test_a_process_that_exits_while_read_is_gone(monkeypatch: pytest.MonkeyPatch,
                                                    stat: _Stat) -> None:
-    monkeypatch.setattr(process, "open", stat, raising=False)
+    monkeypatch.setattr(shim, "open", stat, raising=False)
     assert process_alive(os.getpid(), start=12345) is False
     assert group_members(os.getpgrp()) == []
 

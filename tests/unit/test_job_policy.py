@@ -11,11 +11,12 @@ import pytest
 
 from mrsjobs.api.validation import submit_spec, submit_v11_spec
 from mrsjobs.bootstrap import ensure_defaults
+from mrsjobs.domain.access import Identity
 from mrsjobs.domain.errors import InvalidParameter
 from mrsjobs.domain.jobs import JobType, split_spark_options
 from mrsjobs.domain.options import key_problem
 from mrsjobs.service.jobs import JobService
-from mrsjobs.store import Identity, Store
+from mrsjobs.store import Store
 
 ROOT = PurePosixPath("/opt/spark/examples")
 ROOTS = (ROOT, PurePosixPath("/data/shared"))

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from mrsjobs.bootstrap import ensure_defaults
+from mrsjobs.domain.access import Identity
 from mrsjobs.domain.jobs import Job, JobResult, JobSpec, JobState, JobType
 from mrsjobs.engines.base import LaunchSpec
 from mrsjobs.engines.memory import MemoryEngine
 from mrsjobs.service.jobs import JobService
-from mrsjobs.store import Identity, Store
+from mrsjobs.store import Store
 from mrsjobs.supervisor.loop import Supervisor, SupervisorConfig
 from tests.conftest import wait_for
 

@@ -10,15 +10,11 @@ import asyncio
 import itertools
 import signal
 import threading
-import time
 from pathlib import Path
 
+from ..domain.clock import now_ms
 from ..domain.jobs import ExitStatus
 from .base import Handle, LaunchFailed, LaunchSpec
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class MemoryEngine:
@@ -46,7 +42,7 @@ class MemoryEngine:
 
     def end(self, job_id: str, exit_code: int = 0) -> None:
         """Let a running job exit on its own with ``exit_code``."""
-        self._finish(job_id, ExitStatus(exit_code, None, _now_ms()))
+        self._finish(job_id, ExitStatus(exit_code, None, now_ms()))
 
     def _finish(self, job_id: str, status: ExitStatus) -> bool:
         with self._lock:
@@ -70,7 +66,7 @@ class MemoryEngine:
         if not spec.argv or spec.argv[0] == "missing-program":
             raise LaunchFailed(f"no such program: {spec.argv[:1]}")
         pid = next(self._pids)
-        handle = Handle(spec.job_id, spec.run_dir, pid, pid, pid, _now_ms())
+        handle = Handle(spec.job_id, spec.run_dir, pid, pid, pid, now_ms())
         with self._lock:
             self.launched.append(spec)
             self._status[spec.job_id] = None
@@ -99,7 +95,7 @@ class MemoryEngine:
             self.signals.append((handle.job_id, force))
         if self.honour_sigkill if force else self.honour_sigterm:
             sig = signal.SIGKILL if force else signal.SIGTERM
-            self._finish(handle.job_id, ExitStatus(None, int(sig), _now_ms()))
+            self._finish(handle.job_id, ExitStatus(None, int(sig), now_ms()))
         return True
 
     def attach(self, job_id: str, run_dir: Path) -> Handle | None:

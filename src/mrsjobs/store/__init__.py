@@ -1,9 +1,8 @@
-"""Persistence: SQLAlchemy tables and the one store class."""
+"""Persistence: SQLAlchemy tables, migrations, the store of jobs and identities, and
+the file areas of the clusters."""
 
 from __future__ import annotations
 
-from ..domain.access import Identity
-from .rows import now_ms
 from .store import Cluster, JobQuery, Store
 
-__all__ = ["Cluster", "Identity", "JobQuery", "Store", "now_ms"]
+__all__ = ["Cluster", "JobQuery", "Store"]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from ..domain.access import Action, Identity, Role
-from .rows import now_ms
+from ..domain.clock import now_ms
 from .tables import access_keys, audit_events, clusters, jobs, projects, tokens, users
 
 

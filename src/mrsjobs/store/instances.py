@@ -18,8 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Executable
 
+from ..domain.clock import now_ms
 from ..domain.jobs import Job, JobResult, JobState
-from .rows import job_of_row, now_ms
+from .rows import job_of_row
 from .statements import may_become
 from .store import Store
 from .tables import instances, jobs

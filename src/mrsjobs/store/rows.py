@@ -4,19 +4,15 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from ..domain.clock import now_ms
 from ..domain.jobs import Job, JobResult, JobSpec, JobState
 from . import statements as sql
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def job_of_row(row: Row[Any]) -> Job:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import insert, select
 
-from .rows import now_ms
+from ..domain.clock import now_ms
 from .store import Store
 from .tables import access_keys, service_facts
 

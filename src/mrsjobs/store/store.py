@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
+from ..domain.clock import now_ms
 from ..domain.errors import ClusterNotFound, JobNotFound
 from ..domain.jobs import (
     TERMINAL,
@@ -47,7 +48,7 @@ from . import retention
 from . import statements as sql
 from .counts import clusters_with, counted_total
 from .group_commit import COMMIT_TIMEOUT_S, GroupCommit
-from .rows import insert_many, job_of, job_of_row, new_job, now_ms
+from .rows import insert_many, job_of, job_of_row, new_job
 from .tables import clusters, jobs, projects
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..domain.clock import now_ms
 from ..domain.errors import JobNotFound, MrsError
 from ..domain.jobs import (
     ExitStatus,
@@ -31,7 +32,7 @@ from ..domain.jobs import (
     outcome_of,
 )
 from ..engines.base import Engine, Handle, LaunchFailed, LaunchSpec
-from ..store import Store, now_ms
+from ..store import Store
 from ..store.instances import Registry
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...domain.jobs import ExitStatus
 from ..base import Handle, LaunchFailed, LaunchSpec
-from .shim import take_claim
+from .shim import proc_stat, take_claim
 
 SHIM = Path(__file__).with_name("shim.py")
 # How long a restarted service waits for a launch that an earlier one handed over.
@@ -41,9 +41,7 @@ def process_alive(pid: int, start: int = 0) -> bool:
     """True if ``pid`` exists, is not a zombie (a zombie has already ended) and, when
     ``start`` is known, is the process that started then (not a reused pid)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-        tail = stat[stat.rindex(")") + 2:].split()
+        tail = proc_stat(pid)
         return tail[0] not in "ZX" and (start == 0 or int(tail[19]) == start)
     except (FileNotFoundError, ProcessLookupError):
         return False  # gone, or going: a process being reaped answers ESRCH
@@ -67,9 +65,7 @@ def group_members(pgid: int) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                stat = f.read()
-            tail = stat[stat.rindex(")") + 2:].split()
+            tail = proc_stat(entry.name)
             if int(tail[2]) == pgid and tail[0] not in "ZX":
                 members.append(int(entry.name))
         except (OSError, ValueError, IndexError):

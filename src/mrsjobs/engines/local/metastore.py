@@ -43,6 +43,7 @@ from typing import IO, TYPE_CHECKING
 
 from ...containment.sandbox import Confinement
 from ...containment.tenants import Tenant, connects
+from .shim import proc_stat
 
 if TYPE_CHECKING:
     from ...containment.host import Containment
@@ -443,10 +444,9 @@ class _Process:
 
 def _proc_alive(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return proc_stat(pid)[0] not in "ZX"
+    except (OSError, ValueError, IndexError):
         return False
-    return stat[stat.rindex(")") + 2] not in "ZX"
 
 
 def _read_int(path: Path) -> int | None:

@@ -94,12 +94,22 @@ def _ignore(_signum: int, _frame: object) -> None:
     pass
 
 
+def proc_stat(pid: int | str = "self") -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name: [0] is the state,
+    [2] the process group, [19] the start time in clock ticks since boot.
+
+    OSError if the process is gone; ValueError or IndexError (or too few fields) if
+    the record was cut short while the process exited.
+    """
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return stat[stat.rindex(")") + 2:].split()
+
+
 def start_time() -> int:
     """This process's start time in clock ticks since boot: with the pid, it names
     the process for good (a pid alone may be reused after the shim is gone)."""
-    with open("/proc/self/stat") as f:
-        stat = f.read()
-    return int(stat[stat.rindex(")") + 2:].split()[19])
+    return int(proc_stat()[19])
 
 
 def take_claim(run_dir: str, nonce: str, who: str) -> bool:
