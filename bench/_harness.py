@@ -1,8 +1,10 @@
 """Shared benchmark tools.
 
-A real ``mrsjobs serve`` in a temporary data directory (free port, env overrides, a
-token), persistent ``httpx`` clients, process-tree inspection through ``/proc``,
-percentiles and the one JSON line each benchmark prints.
+A real ``mrsjobs serve`` in a temporary data directory (env overrides, a token) and
+its API calls, the workspace that cleans up after a benchmark, the turn-taking loop
+of its sides and the one JSON line each benchmark prints. The server process, the
+waits and the ``/proc`` sweeps are the ones the tests use (``tests.support``); the
+figures are in ``_stats``.
 
 Everything a benchmark starts runs with its working directory (or a command-line
 argument) under the benchmark's temporary directory, so that one sweep of ``/proc``
@@ -16,11 +18,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -28,16 +28,27 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import httpx
 
-T = TypeVar("T")
+# Benchmarks run as ``python bench/<name>.py``: the repository root makes the tools
+# they share with the tests importable.
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(1, str(REPO))
 
-PYTHON = sys.executable
+from tests.support.procs import group_members, kill_leftovers, pids_gone, tree_left  # noqa: E402
+from tests.support.server import PYTHON, ServeProcess, ServerHung  # noqa: E402
+from tests.support.waiting import Timeout, free_port, wait_for  # noqa: E402
+
+from _stats import summary  # noqa: E402
+
+# What the benchmarks take from the shared tools through this module.
+__all__ = ["Timeout", "group_members", "pids_gone", "tree_left", "wait_for"]
+
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
 _T_START = time.monotonic()
 
@@ -56,210 +67,16 @@ def emit(result: Mapping[str, Any]) -> None:
     sys.stdout.flush()
 
 
-class Timeout(Exception):
-    pass
-
-
-def wait_for(predicate: Callable[[], T | Literal[False] | None], timeout: float,
-             interval: float = 0.001, message: str = "condition") -> T:
-    """Poll ``predicate`` until it returns something truthy; raise after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise Timeout(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def write_script(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
 
 
-def ms(ns: float) -> float:
-    return ns / 1e6
-
-
-def r2(x: float | None) -> float | None:
-    return None if x is None else round(x, 2)
-
-
 def parse_epochrealtime(text: str) -> int:
     """bash's ``$EPOCHREALTIME`` (``1700000000.123456``; ``,`` in some locales) in ns."""
     sec, _, frac = text.strip().replace(",", ".").partition(".")
     return int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
-
-
-# -- statistics -----------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return math.nan
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-def median(values: Sequence[float]) -> float:
-    return percentile(values, 50)
-
-
-def summary(values: Sequence[float]) -> dict[str, Any]:
-    """n, min, p50, p90, p99, max, mean; figures rounded to 0.01."""
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "min": r2(min(values)),
-        "p50": r2(percentile(values, 50)),
-        "p90": r2(percentile(values, 90)),
-        "p99": r2(percentile(values, 99)),
-        "max": r2(max(values)),
-        "mean": r2(sum(values) / len(values)),
-    }
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return round(a / b, 2)
-
-
-def medians(rows: Iterable[Mapping[str, float | None]]) -> dict[str, float | None]:
-    """Per-key medians of a list of dicts of figures (None entries skipped)."""
-    cols: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            if value is not None:
-                cols.setdefault(key, []).append(value)
-    return {k: r2(median(v)) for k, v in cols.items()}
-
-
-# -- /proc ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Proc:
-    pid: int
-    pgid: int
-    state: str
-    cwd: str
-    cmdline: bytes
-
-    @property
-    def live(self) -> bool:
-        return self.state not in "ZX"
-
-
-def _stat_fields(pid: int | str) -> tuple[str, int] | None:
-    """(state, pgid) of a process, or None if it is gone.
-
-    A multi-threaded process (a JVM) whose leader thread has exited reads ``Z`` while
-    its other threads are still tearing down; it is reported as ``z`` (alive) until
-    only the zombie leader is left, so that "not alive" means really gone.
-    """
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
-    except OSError:
-        return None
-    tail = text[text.rindex(")") + 2:].split()
-    state = tail[0]
-    if state == "Z":
-        with contextlib.suppress(OSError):
-            if len(os.listdir(f"/proc/{pid}/task")) > 1:
-                state = "z"
-    return state, int(tail[2])
-
-
-def processes() -> list[Proc]:
-    out: list[Proc] = []
-    me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        fields = _stat_fields(entry.name)
-        if fields is None:
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry.name}/cwd")
-        except OSError:
-            cwd = ""
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            cmdline = b""
-        out.append(Proc(int(entry.name), fields[1], fields[0], cwd, cmdline))
-    return out
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(entry.name)
-        if fields is not None and fields[1] == pgid and fields[0] not in "ZX":
-            found.append(int(entry.name))
-    return found
-
-
-def pids_gone(pids: Iterable[int], pgid: int) -> bool:
-    """Cheap check: none of ``pids`` is alive in group ``pgid`` (pid reuse tolerated)."""
-    for pid in pids:
-        fields = _stat_fields(pid)
-        if fields is not None and fields[1] == pgid and fields[0] not in "ZX":
-            return False
-    return True
-
-
-def tree_left(pgid: int, under: str) -> list[int]:
-    """Live processes still in group ``pgid`` or working under directory ``under``."""
-    return [p.pid for p in processes()
-            if p.live and (p.pgid == pgid or p.cwd == under or p.cwd.startswith(under + "/"))]
-
-
-def processes_with(marker: str) -> list[int]:
-    """Live processes whose cwd is under ``marker`` or whose command line mentions it."""
-    return [p.pid for p in processes()
-            if p.live and (p.cwd == marker or p.cwd.startswith(marker + "/")
-                           or marker.encode() in p.cmdline)]
-
-
-def kill_leftovers(marker: str, timeout: float = 15.0) -> int:
-    """SIGKILL everything that mentions ``marker`` until nothing is left; the count killed."""
-    killed: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = processes_with(marker)
-        if not found:
-            break
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-            killed.add(pid)
-        # Reap any that are our own children.
-        with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
-        time.sleep(0.05)
-    return len(killed)
 
 
 # -- the service ----------------------------------------------------------------------
@@ -292,43 +109,23 @@ def wait_service_importable(timeout: float, interval: float = 30.0) -> None:
         time.sleep(interval)
 
 
-@dataclass
-class Server:
-    """A ``mrsjobs serve`` subprocess with a token for its default project."""
+class Server(ServeProcess):
+    """A ``mrsjobs serve`` in ``root/name`` with a token for its default project;
+    ``overrides`` are its MRSJOBS_* settings, read when it starts."""
 
-    root: Path
     name: str
     overrides: Mapping[str, str]
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    project_id: str = ""
-    cluster_id: str = ""
-    token: str = ""
-    env: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def dir(self) -> Path:
-        return self.root / self.name
-
-    @property
-    def data_dir(self) -> Path:
-        return self.dir / "data"
+    def __init__(self, root: Path, name: str, overrides: Mapping[str, str]) -> None:
+        # cwd under the bench directory: the zygote and the shims inherit it, so the
+        # leftover sweep finds them too.
+        super().__init__(data_dir=root / name / "data", port=0, env={},
+                         log=root / name / "server.log", cwd=root / name)
+        self.name, self.overrides = name, overrides
 
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
-
-    @property
-    def log_path(self) -> Path:
-        return self.dir / "server.log"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def jobs_path(self) -> str:
-        return f"/v2/{self.project_id}/clusters/{self.cluster_id}/job-executions"
 
     def run_dir(self, job_id: str) -> Path:
         return self.runs_dir / job_id
@@ -337,68 +134,25 @@ class Server:
         """Where ``hdfs:///name`` of the default cluster is on this host."""
         return self.data_dir / "clusters" / self.cluster_id / "files" / name
 
-    def cli(self, *args: str) -> str:
-        out = subprocess.run(
-            [PYTHON, "-m", "mrsjobs.cli", *args, "--data-dir", str(self.data_dir)],
-            check=True, capture_output=True, text=True, env=self.env, cwd=self.dir,
-            timeout=120)
-        return out.stdout.strip()
-
     def start(self, timeout: float = 60.0) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MRSJOBS_")}
-        env.update(self.overrides)
-        self.env = env
-        info = json.loads(self.cli("info", "--json"))
-        self.project_id, self.cluster_id = info["project_id"], info["cluster_id"]
+        assert self.cwd is not None
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MRSJOBS_")}
+        self.env.update(self.overrides)
+        self.read_default_project()
         self.token = self.cli("token", "create", "--project", self.project_id,
                               "--user", "bench")
         self.port = free_port()
-        with open(self.log_path, "ab") as out:
-            # cwd under the bench directory: the zygote and the shims inherit it, so
-            # the leftover sweep finds them too.
-            self.proc = subprocess.Popen(
-                [PYTHON, "-m", "mrsjobs.cli", "serve", "--data-dir", str(self.data_dir),
-                 "--port", str(self.port), "--log-level", "warning"],
-                env=env, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True)
         t0 = time.monotonic()
-        with httpx.Client(base_url=self.endpoint, timeout=1) as probe:
-            wait_for(lambda: self._ready(probe), timeout=timeout, interval=0.05,
-                     message=f"server {self.name} to listen")
+        self.launch(timeout)
         log(f"server {self.name} up on port {self.port} in {time.monotonic() - t0:.2f}s "
             f"({', '.join(f'{k}={v}' for k, v in self.overrides.items()) or 'defaults'})")
 
-    def _ready(self, probe: httpx.Client) -> bool:
-        """Listening: any HTTP answer to GET / (404) counts."""
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            text = self.log_path.read_text(errors="replace")
-            raise ServiceUnavailable(
-                f"server {self.name} exited with {self.proc.returncode}:\n{text[-3000:]}")
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 20.0) -> None:
         try:
-            probe.get("/")
-        except httpx.TransportError:
-            return False
-        return True
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            log(f"server {self.name} ignored SIGTERM for 20s; SIGKILL")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-    def client(self) -> httpx.Client:
-        """A keep-alive client with the token set."""
-        return httpx.Client(base_url=self.endpoint, timeout=30,
-                            headers={"X-Auth-Token": self.token})
+            super().stop(sig, grace)
+        except ServerHung as exc:
+            log(f"server {self.name}: {exc}; killed")
 
     # -- API calls --------------------------------------------------------------------
 
@@ -449,12 +203,19 @@ class Server:
                         timeout=timeout, interval=interval,
                         message=f"job {job_id} in {sorted(wanted)}")
 
-    def pid_record(self, job_id: str) -> dict[str, Any] | None:
+    def run_record(self, job_id: str, name: str) -> dict[str, Any] | None:
+        """A record the job's shim writes (``pid.json``, ``exit.json``), once written."""
         try:
-            rec: dict[str, Any] = json.loads((self.run_dir(job_id) / "pid.json").read_text())
+            rec: dict[str, Any] = json.loads((self.run_dir(job_id) / name).read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
         return rec
+
+    def pid_record(self, job_id: str) -> dict[str, Any] | None:
+        return self.run_record(job_id, "pid.json")
+
+    def exit_record(self, job_id: str) -> dict[str, Any] | None:
+        return self.run_record(job_id, "exit.json")
 
     def db_jobs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Job rows straight from the store (read-only): the timestamps the API does not
@@ -470,13 +231,6 @@ class Server:
                 for row in conn.execute(f"SELECT * FROM jobs WHERE id IN ({marks})", chunk):
                     out[row["id"]] = dict(row)
         return out
-
-    def exit_record(self, job_id: str) -> dict[str, Any] | None:
-        try:
-            rec: dict[str, Any] = json.loads((self.run_dir(job_id) / "exit.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return rec
 
 
 # -- the workspace --------------------------------------------------------------------
@@ -505,17 +259,6 @@ def take_turns(sides: Mapping[str, Callable[[int], dict[str, Any]]], samples: in
             p50 = {n: summary([x["latency"] for x in v]).get("p50") for n, v in kept.items()}
             log(f"{label} {done}/{samples}: p50 {p50} ms")
     return kept
-
-
-def remove_tenants(server: Server) -> None:
-    """Remove the OS users and network namespaces the server made for its projects."""
-    if os.geteuid() != 0 or not server.project_id:
-        return
-    from mrsjobs.containment.tenants import Tenants
-
-    tenants = Tenants()
-    for project in json.loads(server.cli("project", "list", "--json")):
-        tenants.remove(project["id"])
 
 
 def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
@@ -579,7 +322,7 @@ class Bench:
         if killed:
             log(f"killed {killed} leftover process(es) under {self.root}")
         for server in self.servers:
-            remove_tenants(server)
+            server.remove_tenants()
         if self.keep:
             log(f"kept {self.root}")
         else:
@@ -602,9 +345,6 @@ def parser(description: str, samples: int, warmup: int) -> argparse.ArgumentPars
     p.add_argument("--wait-service", type=float, default=0.0, metavar="SECONDS",
                    help="if the service does not import yet, retry every 30s for this long")
     return p
-
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def run_context(started_load: tuple[float, float, float] | None = None) -> dict[str, Any]:

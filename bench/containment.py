@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _harness import TERMINAL_STATES, Server, emit, log, parser, r2, run_context, summary
+from _harness import TERMINAL_STATES, Server, emit, log, parser, run_context
 from _harness import bench_workspace as workspace
+from _stats import r2, summary
 
 
 def pi_app() -> Path:

@@ -35,20 +35,16 @@ from _harness import (
     TERMINAL_STATES,
     Server,
     emit,
-    medians,
-    ms,
     parse_epochrealtime,
     parser,
-    r2,
-    ratio,
     run_context,
-    summary,
     take_turns,
     trivial_env,
     wait_for,
     write_script,
 )
 from _harness import bench_workspace as workspace
+from _stats import medians, ms, r2, ratio, summary
 
 TARGET_P50_MS = 15.0
 TARGET_P99_MS = 50.0

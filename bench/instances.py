@@ -36,17 +36,15 @@ from _harness import (
     Server,
     emit,
     log,
-    ms,
     parser,
-    ratio,
     run_context,
-    summary,
     tree_left,
     wait_for,
     write_script,
 )
 from _harness import bench_workspace as workspace
 from _load import postgres_database
+from _stats import ms, ratio, summary
 
 TARGET_P99_MS = 500.0
 
@@ -72,7 +70,8 @@ def run_jobs(bench: Bench, servers: list[Server], url: str, count: int) -> dict[
         try:
             for i in range(worker, count, 4):
                 server = servers[i % 2]
-                job_id = server.submit(clients[i % 2], [f"tag={i}"], name="instances")
+                job_id = server.submit(clients[i % 2], ["hdfs:///app", f"tag={i}"],
+                                       name="instances")
                 with lock:
                     ids.append(job_id)
         finally:
@@ -99,7 +98,8 @@ def run_jobs(bench: Bench, servers: list[Server], url: str, count: int) -> dict[
     states = wait_for(done, timeout=600, interval=0.2, message="all jobs to end")
     elapsed = time.monotonic() - t0
     with db.connect() as conn:
-        owners = dict(conn.execute(text("SELECT owner, count(*) FROM jobs GROUP BY owner")).all())
+        rows = conn.execute(text("SELECT owner, count(*) FROM jobs GROUP BY owner")).all()
+        owners: dict[str | None, int] = {row[0]: row[1] for row in rows}
     db.dispose()
     started = collections.Counter(launches.read_text().split())
     return {
@@ -119,7 +119,7 @@ def run_jobs(bench: Bench, servers: list[Server], url: str, count: int) -> dict[
 def kill_sample(servers: list[Server], clients: list[httpx.Client], ids: dict[str, int],
                 db: Engine, via_owner: bool) -> float:
     submit_to = servers[0]
-    job_id = submit_to.submit(clients[0], ["sleep=300"], name="victim")
+    job_id = submit_to.submit(clients[0], ["hdfs:///app", "sleep=300"], name="victim")
 
     def running() -> tuple[str, str] | None:
         with db.connect() as conn:

@@ -45,14 +45,9 @@ from _harness import (
     emit,
     group_members,
     log,
-    medians,
-    ms,
     parser,
     pids_gone,
-    r2,
-    ratio,
     run_context,
-    summary,
     take_turns,
     tree_left,
     trivial_env,
@@ -60,6 +55,7 @@ from _harness import (
     write_script,
 )
 from _harness import bench_workspace as workspace
+from _stats import medians, ms, r2, ratio, summary
 
 TARGET_P50_MS = 30.0
 TARGET_P99_MS = 100.0
@@ -137,12 +133,13 @@ def wait_gone(pgid: int, members: Sequence[int], under: str, timeout: float,
 
 def service_tree_sample(server: Server, client: httpx.Client, i: int) -> dict[str, Any]:
     job_id = server.submit(client, [f"hdfs:///tree-{i}"], name="kill")
-    rec = wait_for(lambda: server.pid_record(job_id), timeout=20, message="pid.json")
+    rec = wait_for(lambda: server.pid_record(job_id), timeout=20, interval=0.001,
+                   message="pid.json")
     pgid = rec["pgid"]
     # A contained job's group also holds its sandbox (bubblewrap and its init).
     size = TREE_SIZE + (2 if rec.get("sandboxed") else 0)
     members = wait_for(lambda: m if len(m := group_members(pgid)) >= size else None,
-                       timeout=20, message=f"the tree of {job_id}")
+                       timeout=20, interval=0.001, message=f"the tree of {job_id}")
     server.wait_state(client, job_id, {"RUNNING"}, timeout=20)
     run_dir = server.run_dir(job_id)
     show_ms: list[float] = []
@@ -197,7 +194,7 @@ def baseline_tree_sample(bench: Bench, script: Path, i: int) -> dict[str, Any]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
     pgid = proc.pid
     members = wait_for(lambda: m if len(m := group_members(pgid)) >= TREE_SIZE else None,
-                       timeout=20, message="the baseline tree")
+                       timeout=20, interval=0.001, message="the baseline tree")
     t0 = now()
     os.killpg(pgid, signal.SIGTERM)
     r = wait_gone(pgid, members, str(cwd), timeout=30)

@@ -26,10 +26,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from _harness import Bench, Server, log, parser, r2, ratio, summary
+from _harness import Bench, Server, log, parser
 from _load import DAY_MS, Layout, database_url, emit_per_backend, load
+from _stats import r2, ratio, summary
+from mrsjobs.api.v2 import list_query
 from mrsjobs.bootstrap import ensure_defaults, open_store
-from mrsjobs.service.jobs import list_query
 from mrsjobs.settings import Settings
 from mrsjobs.store import Store
 from mrsjobs.store.tables import jobs

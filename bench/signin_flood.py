@@ -25,7 +25,8 @@ from typing import Any
 
 import httpx
 
-from _harness import Bench, Server, bench_workspace, emit, log, parser, run_context, summary
+from _harness import Bench, Server, bench_workspace, emit, log, parser, run_context
+from _stats import summary
 
 PASSWORD = "the right one"
 CONFIGS: dict[str, dict[str, str]] = {

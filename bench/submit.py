@@ -31,14 +31,16 @@ from typing import Any
 import psycopg
 from sqlalchemy import select
 
-from _harness import Bench, Server, log, parser, r2, ratio, summary
+from _harness import Bench, Server, log, parser
 from _load import COLUMNS, database_url, emit_per_backend
+from _stats import r2, ratio, summary
+from mrsjobs.engines.local.shim import proc_stat
 from mrsjobs.store import Store
 from mrsjobs.store.tables import jobs
 
 TARGET_PER_S = 1500.0
 BODY = json.dumps({"job_type": "SparkSubmit", "job_name": "submit-bench",
-                   "arguments": ["--class", "Main", "app.jar"]}).encode()
+                   "arguments": ["--class", "Main", "hdfs:///app.jar"]}).encode()
 
 
 async def client_loop(port: int, request: bytes, until: float, accepted: list[str],
@@ -92,8 +94,7 @@ def drive(server: Server, clients: int, seconds: float) -> dict[str, Any]:
 
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds a process has used so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -26,21 +26,9 @@ from typing import Any
 
 import httpx
 
-from _harness import (
-    Server,
-    Timeout,
-    emit,
-    log,
-    median,
-    parser,
-    r2,
-    ratio,
-    run_context,
-    summary,
-    trivial_env,
-    write_script,
-)
+from _harness import Server, Timeout, emit, log, parser, run_context, trivial_env, write_script
 from _harness import bench_workspace as workspace
+from _stats import median, r2, ratio, summary
 
 TARGET_JOBS_PER_S = 100.0
 
@@ -94,7 +82,7 @@ def submit_all(server: Server, clients: list[httpx.Client], jobs: int,
                 break
             t = time.perf_counter_ns()
             try:
-                server.submit(client, [f"tp-{k}"], name=name)
+                server.submit(client, [f"hdfs:///tp-{k}"], name=name)
             except Exception as exc:
                 with lock:
                     errors.append(repr(exc))

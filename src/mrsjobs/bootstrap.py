@@ -1,4 +1,6 @@
-"""Opening a data directory: the store, the default project and cluster, the instance id."""
+"""The service put together from its settings: the data directory's store, the default
+project and cluster, the instance id, and (:func:`build`) the engine, the local
+cluster's commands, the supervisor, the purger and the use cases the API serves."""
 
 from __future__ import annotations
 
@@ -8,13 +10,20 @@ import uuid
 from dataclasses import dataclass
 
 from .domain.jobs import Component
+from .engines.local.commands import RUNNABLE, LocalCluster
+from .engines.local.engine import ProcessEngine
 from .identity.accounts import Accounts
 from .identity.crypto import SecretBox, load_server_key
 from .identity.throttle import Limits
+from .service.files import FileService
+from .service.jobs import JobService
 from .settings import Settings
 from .store import Store
 from .store.identity import IdentityStore
+from .store.notify import KillListener
 from .store.serverkey import agree_on_key
+from .supervisor import Supervisor, SupervisorConfig
+from .supervisor.purger import Purger, RetentionConfig
 
 DEFAULT_COMPONENTS = (Component.HADOOP, Component.SPARK, Component.HIVE)
 
@@ -92,3 +101,73 @@ def instance_id(settings: Settings) -> str:
     if not path.exists():
         path.write_text(uuid.uuid4().hex + "\n")
     return path.read_text().strip()
+
+
+@dataclass
+class Runtime:
+    """A running service's parts, made by :func:`build`: :meth:`start` sets them to work,
+    :meth:`stop` stops them and closes the store."""
+
+    store: Store
+    cluster: LocalCluster
+    supervisor: Supervisor
+    accounts: Accounts
+    jobs: JobService
+    files: FileService
+    purger: Purger | None
+    listener: KillListener | None = None
+
+    def start(self) -> None:
+        self.supervisor.start()
+        if self.store.is_postgres:
+            self.listener = KillListener(self.store.url, self.supervisor.config.owner,
+                                         self.supervisor.kill_requested)
+        for helper in (self.listener, self.purger):
+            if helper is not None:
+                helper.start()
+
+    def stop(self) -> None:
+        for helper in (self.purger, self.listener):
+            if helper is not None:
+                helper.stop()
+        self.supervisor.stop()
+        # A metastore may serve another instance's jobs (a shared clusters_dir).
+        self.cluster.stop_metastores(keep=self.store.busy_clusters())
+        self.cluster.containment.release()
+        self.store.close()
+
+
+def build(settings: Settings) -> Runtime:
+    """The service's parts, wired to one another; nothing runs until :meth:`Runtime.start`."""
+    store = open_store(settings)
+    defaults = ensure_defaults(store)
+    cluster = LocalCluster(settings)
+    supervisor = Supervisor(
+        store,
+        ProcessEngine(settings.python, settings.poll_interval_s,
+                      max_log_bytes=settings.max_log_bytes),
+        cluster,
+        SupervisorConfig(
+            owner=instance_id(settings),
+            runs_dir=settings.runs_dir.resolve(),
+            max_running=settings.max_running,
+            kill_grace_s=settings.kill_grace_s,
+            kill_attempts=settings.kill_attempts,
+            kill_confirm_s=settings.kill_confirm_s,
+            poll_interval_s=settings.poll_interval_s,
+            host=settings.hostname,
+            instance_timeout_s=settings.instance_timeout_s,
+            lost_timeout_s=settings.lost_timeout_s,
+        ),
+    )
+    accounts = open_accounts(settings, store)
+    jobs = JobService(
+        store, RUNNABLE, supervisor, audit=accounts.store, read_roots=settings.read_roots,
+        sole_project=None if cluster.containment.per_project else defaults.project_id)
+    files = FileService(store, lambda c: cluster.area(c.project_id, c.id),
+                        settings.max_upload_bytes)
+    purger = (Purger(store, RetentionConfig(
+        settings.retention_s, settings.retention_interval_s,
+        settings.runs_dir.resolve(), settings.retention_batch))
+        if settings.retention_s > 0 else None)
+    return Runtime(store, cluster, supervisor, accounts, jobs, files, purger)

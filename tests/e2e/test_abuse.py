@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.conftest import FAST, Server, assert_error, sdk_signed, wait_for
+from tests.support.clients import assert_error, sdk_signed
+from tests.support.server import FAST, Server
+from tests.support.waiting import wait_for
 
 PASSWORD = "correct horse battery staple"
 #: Three failures in the window, then 429.

@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FAKE_TOOL, Server, assert_error, processes_with, wait_for
+from tests.support.clients import assert_error
+from tests.support.procs import processes_with
+from tests.support.server import FAKE_TOOL, Server
+from tests.support.waiting import wait_for
 
 #: The application: a name in the cluster's file area (the stand-in for Spark ignores it).
 APP = "hdfs:///app.py"

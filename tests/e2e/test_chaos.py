@@ -7,15 +7,19 @@ honoured. The counts are printed (``pytest -s`` shows them).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 
-from tests.conftest import Server, processes_with
 from tests.e2e.test_recovery import LAUNCHES, crash, launches, restartable, spark
+from tests.support.procs import processes_with
+from tests.support.server import Server
+from tests.support.waiting import Timeout, wait_for
 
 JOBS = 100
 RUNNING = 50
@@ -56,18 +60,23 @@ def test_crashes_lose_nothing_double_nothing_orphan_nothing(
         for victim in victims[len(killed):]:
             assert c.post(f"{server.jobs_path}/{victim}/kill").status_code == 202
             killed.append(victim)
-        final = {job_id: server.wait_state(c, job_id, *TERMINAL, timeout=120)
-                 for job_id in [*short, *victims]}
+        final = _settled(c, server, [*short, *victims], timeout=120)
+        listed = _listed(c, server)
     runs = server.data_dir / "runs"
     counts = {
         "jobs": JOBS,
         "crashes": CRASHES,
-        "lost": sum(1 for j in final.values() if j["job_state"] not in TERMINAL),
-        "succeeded": sum(1 for j in short if final[j]["job_result"] == "SUCCEEDED"),
+        # Submitted, but unknown to the service, missing from its list, shown under
+        # another id, or never ended.
+        "lost": sum(1 for job_id, j in final.items()
+                    if j is None or j["job_id"] != job_id or j["job_state"] not in TERMINAL
+                    or job_id not in listed),
+        "succeeded": sum(1 for j in short if (final[j] or {}).get("job_result") == "SUCCEEDED"),
         "launched_twice": sum(1 for n in launches(record).values() if n > 1),
         "never_launched": JOBS - len(launches(record)),
         "kills_accepted": len(killed),
-        "kills_honoured": sum(1 for j in killed if final[j]["job_state"] == "KILLED"),
+        "kills_honoured": sum(1 for j in killed
+                              if (final[j] or {}).get("job_state") == "KILLED"),
         "orphan_processes": len(processes_with(str(runs))),
     }
     print("chaos:", json.dumps(counts))
@@ -82,3 +91,42 @@ def _busy_for(c: httpx.Client, server: Server, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         assert c.get(server.jobs_path, params={"limit": 50}).status_code == 202
+
+
+def _settled(c: httpx.Client, server: Server, job_ids: Sequence[str],
+             timeout: float) -> dict[str, dict[str, Any] | None]:
+    """Each job as the service shows it once all have ended (or as it last showed it
+    when ``timeout`` ran out); None for a job the service does not know."""
+    seen: dict[str, dict[str, Any] | None] = {}
+
+    def ended(job: dict[str, Any] | None) -> bool:
+        return job is None or job["job_state"] in TERMINAL
+
+    def all_ended() -> bool:
+        for job_id in job_ids:
+            if job_id in seen and ended(seen[job_id]):
+                continue
+            resp = c.get(f"{server.jobs_path}/{job_id}")
+            if resp.status_code == 400 and resp.json()["error_code"] == "0176":
+                seen[job_id] = None  # no such job
+                continue
+            assert resp.status_code == 202, resp.text
+            seen[job_id] = resp.json()["job_detail"]
+        return all(ended(job) for job in seen.values())
+
+    with contextlib.suppress(Timeout):
+        wait_for(all_ended, timeout=timeout, interval=0.1, message="every job to end")
+    return seen
+
+
+def _listed(c: httpx.Client, server: Server) -> set[str]:
+    """The ids of every job the service lists."""
+    ids: set[str] = set()
+    for page in range(1, 1000):
+        resp = c.get(server.jobs_path, params={"limit": 100, "offset": page})
+        assert resp.status_code == 202, resp.text
+        rows = resp.json()["job_list"]
+        ids.update(job["job_id"] for job in rows)
+        if len(rows) < 100:
+            break
+    return ids

@@ -19,16 +19,11 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import (
-    FAST,
-    FIXTURES,
-    Server,
-    assert_error,
-    free_port,
-    stop_server,
-    wait_for,
-)
+from mrsjobs.engines.local.shim import proc_stat
 from tests.databases import POSTGRES_URL
+from tests.support.clients import assert_error
+from tests.support.server import FAST, FIXTURES, Server, stop_server
+from tests.support.waiting import free_port, wait_for
 
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0,
                              reason="per-project users and network namespaces need root")
@@ -202,10 +197,9 @@ def test_a_job_of_b_reaches_nothing_of_a_or_the_service(two_projects: tuple[Proj
 
 def _pgid(pid: int) -> int:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(proc_stat(pid)[2])
     except OSError:
         return -1
-    return int(stat[stat.rindex(")") + 2:].split()[2])
 
 
 def test_without_containment_only_the_first_project_runs_jobs(

@@ -11,15 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import (
-    FAST,
-    Server,
-    assert_error,
-    mrsjobs,
-    new_server,
-    sdk_signed,
-    stop_server,
-)
+from tests.support.clients import assert_error, sdk_signed
+from tests.support.server import FAST, Server, mrsjobs, new_server, stop_server
 
 MAX_UPLOAD = 4096
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Server
+from tests.support.server import Server
 
 EXAMPLES = int(os.environ.get("MRSJOBS_FUZZ_EXAMPLES", "25"))
 

@@ -13,7 +13,8 @@ import pytest
 
 from mrsjobs.domain.jobs import JobResult, JobSpec, JobState, JobType, Outcome
 from mrsjobs.store import Store
-from tests.conftest import FAST, Server, assert_error
+from tests.support.clients import assert_error
+from tests.support.server import FAST, Server
 
 APP = "hdfs:///app.py"
 BAD = "12000002"

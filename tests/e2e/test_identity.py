@@ -22,7 +22,9 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import Password as DiscoveringPassword
 from keystoneauth1.identity import v3
 
-from tests.conftest import FAST, Server, assert_error, sdk_client, sdk_signed, wait_for
+from tests.support.clients import assert_error, sdk_client, sdk_signed
+from tests.support.server import FAST, Server
+from tests.support.waiting import wait_for
 
 SPARK = {"job_type": "SparkSubmit", "job_name": "m", "arguments": ["hdfs:///app.py"]}
 PASSWORD = "correct horse battery"

@@ -10,7 +10,6 @@ from cryptography.fernet import Fernet
 
 from mrsjobs.engines.local.metastore import Metastore, MetastoreConfig
 from mrsjobs.store import Store
-from tests.conftest import Server, kill_leftovers, processes_with, wait_for
 from tests.databases import postgres_database
 from tests.e2e.test_recovery import (
     LAUNCHES,
@@ -20,6 +19,9 @@ from tests.e2e.test_recovery import (
     spark,
     wait_launched,
 )
+from tests.support.procs import kill_leftovers, processes_with
+from tests.support.server import Server
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
 

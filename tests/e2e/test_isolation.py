@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FAST, Server, new_server, sdk_signed, stop_server
+from tests.support.clients import sdk_signed
+from tests.support.server import FAST, Server, new_server, stop_server
 
 
 @dataclass

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from mrsjobs.supervisor.loop import KILL_GATE_ENV
-from tests.conftest import Server, processes_with, wait_for
 from tests.e2e.test_recovery import LAUNCHES, crash, restartable, spark
+from tests.support.procs import processes_with
+from tests.support.server import Server
+from tests.support.waiting import wait_for
 
 
 @pytest.mark.parametrize("attempt", range(3))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mrsjobs.engines.local.metastore import Metastore, MetastoreConfig
-from tests.conftest import Server, wait_for
+from tests.support.server import Server
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(600)]
 

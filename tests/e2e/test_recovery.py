@@ -14,7 +14,9 @@ import httpx
 
 from mrsjobs.engines.local.engine import process_alive
 from mrsjobs.store import Store
-from tests.conftest import FAKE_TOOL, Server, processes_with, wait_for
+from tests.support.procs import processes_with
+from tests.support.server import FAKE_TOOL, Server
+from tests.support.waiting import wait_for
 
 #: The application: a name in the cluster's file area (the stand-in for Spark ignores it).
 APP = "hdfs:///app.py"

@@ -17,7 +17,9 @@ from huaweicloudsdkmrs.v2 import (
     StopJobRequest,
 )
 
-from tests.conftest import Server, sdk_client, wait_for
+from tests.support.clients import sdk_client
+from tests.support.server import Server
+from tests.support.waiting import wait_for
 
 
 def client_for(server: Server) -> MrsClient:

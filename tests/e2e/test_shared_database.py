@@ -14,8 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from mrsjobs.store import Store
-from tests.conftest import FAST, Server, new_server, sdk_signed, stop_server, wait_for
 from tests.databases import postgres_database
+from tests.support.clients import sdk_signed
+from tests.support.server import FAST, Server, new_server, stop_server
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server, processes_with, wait_for
+from tests.support.procs import processes_with
+from tests.support.server import Server
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.spark
 
@@ -41,7 +43,8 @@ def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One real server for the module: its metastore starts once, its tables persist."""
     import os
 
-    from tests.conftest import free_port, stop_server
+    from tests.support.server import stop_server
+    from tests.support.waiting import free_port
 
     tmp = tmp_path_factory.mktemp("spark")
     env = dict(os.environ, MRSJOBS_KILL_GRACE_S="10", MRSJOBS_MAX_RUNNING="4")

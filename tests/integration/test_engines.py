@@ -16,18 +16,51 @@ from typing import Any
 import pytest
 
 from mrsjobs.domain.jobs import ExitStatus
-from mrsjobs.engines.base import Engine, Handle, LaunchFailed, LaunchSpec
+from mrsjobs.engines.base import Engine, Handle, LaunchFailed, LaunchSpec, Result
 from mrsjobs.engines.local.engine import SHIM, ProcessEngine, group_alive, process_alive
 from mrsjobs.engines.memory import MemoryEngine
-from tests.conftest import FAKE_TOOL, kill_leftovers, processes_with, wait_for
+from tests.support.procs import kill_leftovers, processes_with
+from tests.support.server import FAKE_TOOL
+from tests.support.waiting import wait_for
 
 
 class Driver:
-    """Makes an engine run a job that behaves as asked ("exit=3", "sleep=30", ...)."""
+    """Makes an engine run a job that behaves as asked ("exit=3", "sleep=30", ...), and
+    hears what the engine reports of it."""
 
-    def __init__(self, engine: Engine, tmp: Path) -> None:
+    def __init__(self, engine: Engine[Any], tmp: Path) -> None:
         self.engine = engine
         self.tmp = tmp
+        self._ends: dict[str, asyncio.Future[ExitStatus | Result]] = {}
+
+    async def start(self) -> None:
+        await self.engine.start(self)
+
+    async def end_of(self, handle: Handle) -> ExitStatus:
+        """The end the engine reported for the job."""
+        end = await self._end(handle.job_id)
+        assert isinstance(end, ExitStatus)
+        return end
+
+    def _end(self, job_id: str) -> asyncio.Future[ExitStatus | Result]:
+        if job_id not in self._ends:
+            self._ends[job_id] = asyncio.get_running_loop().create_future()
+        return self._ends[job_id]
+
+    # -- the engine's events ---------------------------------------------------------
+
+    def started(self, handle: Handle) -> None:
+        pass
+
+    def ended(self, job_id: str, end: ExitStatus | Result) -> None:
+        if not self._end(job_id).done():
+            self._end(job_id).set_result(end)
+
+    def killed(self, job_id: str, at_ms: int) -> None:
+        raise AssertionError(f"{job_id}: no kill is confirmed by these engines")
+
+    def unwatchable(self, job_id: str, error: Exception) -> None:
+        self._end(job_id).set_exception(error)
 
     def spec(self, job_id: str, *behaviour: str, program: str = str(FAKE_TOOL)) -> LaunchSpec:
         run_dir = self.tmp / job_id
@@ -41,7 +74,7 @@ class Driver:
 
 @pytest.fixture(params=["memory", "process"])
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Driver]:
-    engine: Engine = MemoryEngine() if request.param == "memory" else ProcessEngine()
+    engine: Engine[Any] = MemoryEngine() if request.param == "memory" else ProcessEngine()
     yield Driver(engine, tmp_path)
     kill_leftovers(str(tmp_path))
 
@@ -52,9 +85,10 @@ def run(coro: Callable[[], Awaitable[Any]]) -> Any:
 
 def test_reports_the_exit_code(driver: Driver) -> None:
     async def scenario() -> ExitStatus:
+        await driver.start()
         handle = await driver.engine.launch(driver.spec("j1", "exit=3"))
         driver.let_exit(handle, 3)
-        status = await driver.engine.wait(handle)
+        status = await driver.end_of(handle)
         await driver.engine.close()
         return status
 
@@ -64,9 +98,10 @@ def test_reports_the_exit_code(driver: Driver) -> None:
 
 def test_sigterm_stops_a_running_job(driver: Driver) -> None:
     async def scenario() -> tuple[bool, ExitStatus, bool, ExitStatus | None]:
+        await driver.start()
         handle = await driver.engine.launch(driver.spec("j2", "sleep=60"))
         delivered = driver.engine.signal(handle, force=False)
-        status = await driver.engine.wait(handle)
+        status = await driver.end_of(handle)
         again = driver.engine.signal(handle, force=True)
         polled = driver.engine.poll(handle)
         await driver.engine.close()
@@ -81,6 +116,7 @@ def test_sigterm_stops_a_running_job(driver: Driver) -> None:
 
 def test_missing_program_fails_to_launch(driver: Driver) -> None:
     async def scenario() -> None:
+        await driver.start()
         try:
             await driver.engine.launch(driver.spec("j3", program="missing-program"))
         finally:
@@ -92,10 +128,11 @@ def test_missing_program_fails_to_launch(driver: Driver) -> None:
 
 def test_attach_finds_a_launched_job(driver: Driver) -> None:
     async def scenario() -> tuple[Handle, Handle | None, ExitStatus | None]:
+        await driver.start()
         handle = await driver.engine.launch(driver.spec("j4", "exit=0"))
         driver.let_exit(handle, 0)
-        await driver.engine.wait(handle)
-        attached = driver.engine.attach("j4", handle.run_dir)
+        await driver.end_of(handle)
+        attached = driver.engine.attach("j4", driver.tmp / "j4")
         polled = driver.engine.poll(attached) if attached else None
         await driver.engine.close()
         return handle, attached, polled
@@ -103,6 +140,52 @@ def test_attach_finds_a_launched_job(driver: Driver) -> None:
     handle, attached, polled = run(scenario)
     assert attached is not None and attached.pid == handle.pid
     assert polled is not None and polled.exit_code == 0
+
+
+class Heard:
+    """Every report an engine makes, in order."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, str]] = []
+
+    def started(self, handle: Handle) -> None:
+        self.reports.append(("started", handle.job_id))
+
+    def ended(self, job_id: str, end: ExitStatus | Result) -> None:
+        self.reports.append(("ended", job_id))
+
+    def killed(self, job_id: str, at_ms: int) -> None:
+        self.reports.append(("killed", job_id))
+
+    def unwatchable(self, job_id: str, error: Exception) -> None:
+        self.reports.append(("unwatchable", job_id))
+
+
+def test_a_confirmed_kill_is_the_one_report_of_the_job() -> None:
+    """An engine that confirms kills reports ``killed`` and nothing after it, even
+    though the job's watch then sees it end; a job that ended first gets no ``killed``."""
+    engine, heard = MemoryEngine(confirms_kill=True), Heard()
+
+    async def scenario() -> None:
+        await engine.start(heard)
+        killed = await engine.launch(LaunchSpec("k", ("tool",), Path("/k"), Path("/k")))
+        ended = await engine.launch(LaunchSpec("e", ("tool",), Path("/e"), Path("/e")))
+        engine.end("e", 0)
+        await asyncio.wait_for(_until(lambda: ("ended", "e") in heard.reports), 10)
+        assert engine.signal(killed, force=False)
+        assert not engine.signal(ended, force=False)
+        for _ in range(3):  # the loop turns a surviving watch would need to report
+            await asyncio.sleep(0)
+        await engine.close()
+
+    run(scenario)
+    assert heard.reports == [("started", "k"), ("started", "e"), ("ended", "e"),
+                             ("killed", "k")]
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.001)
 
 
 # -- the real process engine only ----------------------------------------------------------

@@ -19,7 +19,7 @@ from mrsjobs.store import JobQuery, Store
 from mrsjobs.store.group_commit import GroupCommit, GroupCommitClosed
 from mrsjobs.store.rows import insert_many
 from mrsjobs.store.tables import jobs
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 SPEC = JobSpec("g", JobType.SPARK_SUBMIT, ("a",))
 

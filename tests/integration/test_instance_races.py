@@ -16,8 +16,8 @@ from mrsjobs.domain.jobs import JobSpec, JobState, JobType
 from mrsjobs.store import Store
 from mrsjobs.store.instances import Registry
 from mrsjobs.store.tables import instances
-from tests.conftest import wait_for
 from tests.databases import postgres_database
+from tests.support.waiting import wait_for
 
 
 def test_an_instance_that_beat_after_the_look_keeps_its_jobs(store: Store) -> None:

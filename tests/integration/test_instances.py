@@ -13,8 +13,8 @@ from mrsjobs.domain.jobs import JobResult, JobSpec, JobState, JobType
 from mrsjobs.store import Cluster, Store
 from mrsjobs.store.instances import Registry
 from mrsjobs.store.notify import KillListener
-from tests.conftest import wait_for
 from tests.databases import postgres_database
+from tests.support.waiting import wait_for
 
 
 def _cluster(store: Store) -> Cluster:

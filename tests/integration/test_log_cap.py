@@ -17,7 +17,9 @@ from mrsjobs.domain.jobs import ExitStatus
 from mrsjobs.engines.base import Handle, LaunchSpec
 from mrsjobs.engines.local.engine import ProcessEngine
 from mrsjobs.engines.local.shim import CappedLog, read_log, tail_parts
-from tests.conftest import FAKE_TOOL, kill_leftovers, processes_with, wait_for
+from tests.support.procs import kill_leftovers, processes_with
+from tests.support.server import FAKE_TOOL
+from tests.support.waiting import wait_for
 
 CAP = 1 << 20
 MARKER = re.compile(rb"\[mrsjobs: (\d+) bytes of (stdout|stderr) dropped here[^\n]*\]\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mrsjobs.engines.local.metastore import Metastore, MetastoreConfig, MetastoreError
-from tests.conftest import kill_leftovers, processes_with
+from tests.support.procs import kill_leftovers, processes_with
 
 pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("java")]
 

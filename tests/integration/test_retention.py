@@ -16,7 +16,7 @@ from mrsjobs.domain.jobs import JobResult, JobSpec, JobState, JobType, Outcome
 from mrsjobs.store import Cluster, JobQuery, Store
 from mrsjobs.store.tables import jobs
 from mrsjobs.supervisor.purger import Purger, RetentionConfig
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 DAY_S = 24 * 3600.0
 NOW_S = time.time()

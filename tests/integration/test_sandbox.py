@@ -18,7 +18,8 @@ from mrsjobs.containment.sandbox import Confinement, Sandbox, runtime_paths
 from mrsjobs.containment.tenants import Tenant, Tenants, connects
 from mrsjobs.engines.base import LaunchSpec
 from mrsjobs.engines.local.engine import ProcessEngine
-from tests.conftest import kill_leftovers, wait_for
+from tests.support.procs import kill_leftovers
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("bwrap") is None,

@@ -22,8 +22,10 @@ from mrsjobs.domain.jobs import Job, JobResult, JobSpec, JobState, JobType
 from mrsjobs.engines.base import Handle, LaunchSpec
 from mrsjobs.engines.local.engine import ProcessEngine, group_members, process_alive
 from mrsjobs.store import Cluster, Store
-from mrsjobs.supervisor.loop import Supervisor, SupervisorConfig
-from tests.conftest import FAKE_TOOL, kill_leftovers, wait_for
+from mrsjobs.supervisor import Supervisor, SupervisorConfig
+from tests.support.procs import kill_leftovers
+from tests.support.server import FAKE_TOOL
+from tests.support.waiting import wait_for
 
 
 class _Stat:
@@ -60,7 +62,7 @@ def test_a_process_that_exits_while_read_is_gone(monkeypatch: pytest.MonkeyPatch
     assert group_members(os.getpgrp()) == []
 
 
-class ToolLauncher:
+class ToolCommands:
     """Runs the fake Spark tool with the job's arguments as its behaviour."""
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
@@ -104,7 +106,7 @@ class Rig:
     supervisors: list[Supervisor]
 
     def supervisor(self, engine: ProcessEngine) -> Supervisor:
-        sup = Supervisor(self.store, engine, ToolLauncher(), SupervisorConfig(
+        sup = Supervisor(self.store, engine, ToolCommands(), SupervisorConfig(
             owner="me", runs_dir=self.runs, poll_interval_s=0.05, kill_grace_s=5,
             kill_confirm_s=5))
         sup.start()

@@ -5,18 +5,17 @@ from typing import Any
 
 import pytest
 
-from mrsjobs.api.compat import (
+from mrsjobs.api.sahara import SaharaStatus, sahara_status
+from mrsjobs.api.v11 import (
     V11_STATE_MEANS,
-    SaharaStatus,
     V11FinalStatus,
     V11State,
     decode_hql,
     encode_hql,
-    sahara_status,
+    submit_v11_spec,
     v11_final_status,
     v11_state,
 )
-from mrsjobs.api.validation import submit_v11_spec
 from mrsjobs.domain.errors import InvalidParameter, JarPathRequired, ScriptPathRequired
 from mrsjobs.domain.jobs import RESULT_OF, Job, JobResult, JobState, JobType
 
@@ -73,7 +72,7 @@ def test_v11_spark_arguments_become_spark_submit_arguments() -> None:
     assert cluster == "c" and spec.type is JobType.SPARK_SUBMIT
     assert spec.arguments == ("--driver-memory", "1g", "--class", "a.B", "hdfs:///x.jar",
                               "two words", "hdfs:///in", "hdfs:///out")
-    assert spec.submission["output"] == "hdfs:///out"
+    assert spec.submission.output == "hdfs:///out"
 
 
 def test_v11_types_map_to_job_specs() -> None:

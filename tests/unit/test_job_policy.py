@@ -3,18 +3,20 @@ submit with InvalidParameter (400 12000002) naming the field or option."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 
-from mrsjobs.api.validation import submit_spec, submit_v11_spec
+from mrsjobs.api.v2 import submit_spec as parse_v2
+from mrsjobs.api.v11 import submit_v11_spec
 from mrsjobs.bootstrap import ensure_defaults
 from mrsjobs.domain.access import Identity
 from mrsjobs.domain.errors import InvalidParameter
-from mrsjobs.domain.jobs import JobType, split_spark_options
+from mrsjobs.domain.jobs import NO_SUBMISSION, JobSpec, JobType, V11Submission, split_spark_options
 from mrsjobs.domain.options import key_problem
+from mrsjobs.domain.submit import check_spec
 from mrsjobs.service.jobs import JobService
 from mrsjobs.store import Store
 
@@ -50,6 +52,14 @@ ALLOWED = [
     f"file://{ROOT}/jars/spark-examples.jar",
     "/data/shared/x.jar",
 ]
+
+
+def submit_spec(raw: Any, *, read_roots: Sequence[PurePosixPath] = ()) -> JobSpec:
+    """A v2 body's spec as the service takes it: parsed by the API, then checked by the
+    job rules (as the service checks every spec)."""
+    spec = parse_v2(raw)
+    check_spec(spec, read_roots)
+    return spec
 
 
 def v2(job_type: str, *arguments: str, **properties: str) -> dict[str, Any]:
@@ -158,7 +168,7 @@ def test_v11_output_and_job_log_must_be_in_the_file_area(field: str) -> None:
         refused(make(local), field, "must be in the cluster's file area (hdfs:///...)",
                 v11_body=True)
     _, spec = submit_v11_spec(make("hdfs:///out/run1"), read_roots=ROOTS)
-    assert spec.submission[field] == "hdfs:///out/run1"
+    assert getattr(spec.submission, field) == "hdfs:///out/run1"
 
 
 def test_v11_local_paths_lose_file_scheme_and_keep_order() -> None:
@@ -408,7 +418,13 @@ def test_mapreduce_generic_options_that_name_the_cluster_are_refused() -> None:
     assert submit_spec(v2("MapReduce", *ok)).arguments == ok
 
 
-# -- the service passes its read roots down -------------------------------------------------
+# -- the service checks every spec against its read roots ----------------------------------
+
+
+def spark(*arguments: str, submission: V11Submission = NO_SUBMISSION) -> JobSpec:
+    """A spec as the service is given it, not checked by any API on the way."""
+    return JobSpec("j", JobType.SPARK_SUBMIT, arguments, {}, submission)
+
 
 
 @pytest.fixture
@@ -425,15 +441,15 @@ def test_job_service_checks_files_against_its_read_roots(
     store, who, cluster_id = service_parts
     service = JobService(store, frozenset(JobType), read_roots=ROOTS)
     job = service.submit(who, who.project_id, cluster_id,
-                         v2("SparkPython", f"{ROOT}/src/main/python/pi.py", "10"))
+                         spark(f"{ROOT}/src/main/python/pi.py", "10"))
     assert job.arguments == (f"{ROOT}/src/main/python/pi.py", "10")
     with pytest.raises(InvalidParameter) as err:
-        service.submit(who, who.project_id, cluster_id, v2("SparkPython", "/etc/x.py"))
+        service.submit(who, who.project_id, cluster_id, spark("/etc/x.py"))
     assert err.value.field == "arguments.application"
     with pytest.raises(InvalidParameter) as err:
-        service.submit_v11(who, who.project_id, v11(2, cluster_id=cluster_id, jar_path=APP,
-                                                    job_log=f"{ROOT}/logs"))
+        service.submit(who, who.project_id, cluster_id, spark(
+            APP, submission=V11Submission(jar_path=APP, job_log=f"{ROOT}/logs")))
     assert err.value.field == "job_log"
     default = JobService(store, frozenset(JobType))
     with pytest.raises(InvalidParameter):
-        default.submit(who, who.project_id, cluster_id, v2("SparkPython", f"{ROOT}/pi.py"))
+        default.submit(who, who.project_id, cluster_id, spark(f"{ROOT}/pi.py"))

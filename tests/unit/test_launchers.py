@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from mrsjobs.api.views import java_list, java_map
+from mrsjobs.api.v2 import java_list, java_map
 from mrsjobs.engines.local.commands import spark_submit_args, split_spark_options
 
 LOOPBACK = ["--conf", "spark.driver.host=127.0.0.1", "--conf",

@@ -14,7 +14,7 @@ from mrsjobs.domain.errors import AuthenticationFailed, TooManyRequests
 from mrsjobs.identity.accounts import Accounts
 from mrsjobs.identity.crypto import SecretBox
 from mrsjobs.identity.throttle import BoundedPool, FailureWindow, Limits, SignInGuard
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 class Clock:

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from mrsjobs.api.validation import submit_spec
+from mrsjobs.api.v2 import submit_spec
 from mrsjobs.domain.errors import InvalidParameter
 from mrsjobs.domain.jobs import JobType
 

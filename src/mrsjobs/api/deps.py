@@ -8,7 +8,7 @@ from fastapi import Depends, Path, Request
 
 from ..service.jobs import JobService
 from .auth import who
-from .validation import parse_json_body
+from .wire import parse_json_body
 
 __all__ = ["ClusterId", "JobId", "JsonBody", "ProjectId", "service", "who"]
 

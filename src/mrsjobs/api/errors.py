@@ -1,57 +1,31 @@
-"""The one place where errors become HTTP responses, and the request-id header."""
+"""The one place where errors become HTTP responses, and the request-id header.
+
+One map turns domain exceptions into a status and a body; which envelope the body
+wears is the API's that owns the route (its route class, :class:`ApiRoute`): MRS's
+unless the API says otherwise.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
+from collections.abc import Iterable
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..domain.errors import (
-    ClusterNotFound,
-    InvalidParameter,
-    JobNotFound,
-    MrsError,
-    TooManyRequests,
-)
+from ..domain.errors import ClusterNotFound, InvalidParameter, MrsError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
 
-#: Sahara's ``error_name`` for each HTTP status it answers with.
-SAHARA_NAMES = {400: "INVALID_DATA", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-                413: "REQUEST_ENTITY_TOO_LARGE", 429: "TOO_MANY_REQUESTS",
-                500: "INTERNAL_SERVER_ERROR"}
-SAHARA_PATH = re.compile(r"^/v1\.1/[^/]+/job-executions(/|$)")
-
-
-def sahara_response(exc: MrsError) -> JSONResponse:
-    """Sahara's envelope, with a missing job as 404 as Sahara's clients expect; the MRS
-    code rides along so MRS clients can still tell errors apart."""
-    status = 404 if isinstance(exc, JobNotFound | ClusterNotFound) else exc.status
-    body = {"error_code": status, "error_name": SAHARA_NAMES.get(status, "BAD_REQUEST"),
-            "error_message": exc.message, "error_msg": exc.message, "mrs_code": exc.code}
-    return JSONResponse(body, status_code=status)
-
-
-def keystone_response(exc: MrsError) -> JSONResponse:
-    """Keystone's envelope (keystoneauth1 reads ``error.message``), with MRS's keys too."""
-    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-              413: "Request Entity Too Large", 429: "Too Many Requests",
-              500: "Internal Server Error"}
-    title = titles.get(exc.status, "Bad Request")
-    body = {"error": {"code": exc.status, "title": title, "message": exc.message},
-            "error_code": exc.code, "error_msg": exc.message}
-    headers = {"WWW-Authenticate": "Keystone uri=\"/v3\""} if exc.status == 401 else None
-    return JSONResponse(body, status_code=exc.status, headers=headers)
-
-
 def error_response(exc: MrsError) -> JSONResponse:
+    """MRS's envelope: the v2 and v1.1 APIs', the files', and any request's without a route."""
     body = {"error_code": exc.code, "error_msg": exc.message}
     if isinstance(exc, ClusterNotFound):
         # Some clients look for the camelCase keys on this error.
@@ -59,34 +33,62 @@ def error_response(exc: MrsError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status)
 
 
-def respond_for(path: str, exc: MrsError) -> JSONResponse:
-    """``exc`` in the envelope of the API that ``path`` belongs to."""
-    if SAHARA_PATH.match(path):
-        return sahara_response(exc)
-    if path.startswith("/v3"):
-        return keystone_response(exc)
-    return error_response(exc)
+class ApiRoute(APIRoute):
+    """A route of an API whose errors wear an envelope of its own: subclasses say which."""
+
+    def envelope(self, exc: MrsError) -> JSONResponse:
+        return error_response(exc)
 
 
-def _respond(request: Request, exc: MrsError) -> JSONResponse:
-    response = respond_for(request.url.path, exc)
-    if isinstance(exc, TooManyRequests):
-        response.headers["Retry-After"] = str(exc.retry_after_s)
-    return response
+class Envelopes:
+    """Which envelope a request's errors wear: its route's. What is refused before any
+    route runs (see :mod:`.limits`) wears the envelope of the route that would have run."""
+
+    def __init__(self, routers: Iterable[APIRouter] = ()) -> None:
+        self.routes = tuple(route for router in routers for route in router.routes
+                            if isinstance(route, ApiRoute))
+
+    def respond(self, scope: Scope, exc: MrsError) -> JSONResponse:
+        route = scope["route"] if "route" in scope else self._route_for(scope)
+        response = (route.envelope(exc) if isinstance(route, ApiRoute)
+                    else error_response(exc))
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
+    def _route_for(self, scope: Scope) -> ApiRoute | None:
+        """The route the router would pick: the first full match, else the first partial."""
+        partial = None
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route
+            if match is Match.PARTIAL and partial is None:
+                partial = route
+        return partial
 
 
-async def _mrs_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, MrsError)
-    return _respond(request, exc)
+def install(app: FastAPI, envelopes: Envelopes | None = None) -> None:
+    """The exception handlers, answering in ``envelopes``, and the request-id middleware."""
+    chosen = envelopes or Envelopes()
 
+    async def mrs_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, MrsError)
+        return chosen.respond(request.scope, exc)
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    err = exc.errors()[0]
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query")]
-    field = ".".join(loc) or "body"
-    problem = "is not valid JSON" if err.get("type") == "json_invalid" else str(err.get("msg"))
-    return _respond(request, InvalidParameter(field, problem))
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        err = exc.errors()[0]
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query")]
+        field = ".".join(loc) or "body"
+        problem = ("is not valid JSON" if err.get("type") == "json_invalid"
+                   else str(err.get("msg")))
+        return chosen.respond(request.scope, InvalidParameter(field, problem))
+
+    app.add_exception_handler(MrsError, mrs_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(RequestIdMiddleware)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -94,13 +96,6 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     code = "APIGW.0101" if exc.status_code in (404, 405) else str(exc.status_code)
     body = {"error_code": code, "error_msg": str(exc.detail)}
     return JSONResponse(body, status_code=exc.status_code)
-
-
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(MrsError, _mrs_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_middleware(RequestIdMiddleware)
 
 
 class RequestIdMiddleware:

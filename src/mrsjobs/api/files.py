@@ -24,7 +24,7 @@ FILES = "/v2/{project_id}/clusters/{cluster_id}/files"
 
 AreaPath = Annotated[str, Query(min_length=1, max_length=4096)]
 
-files = APIRouter()
+router = APIRouter()
 
 
 def file_service(request: Request) -> FileService:
@@ -50,7 +50,7 @@ async def bounded_signed_body(request: Request) -> None:
     request.state.signed_body = b"".join(chunks)
 
 
-@files.get(FILES)
+@router.get(FILES)
 def list_files(request: Request, project_id: ProjectId, cluster_id: ClusterId,
                path: AreaPath, offset: int = 1, limit: int = 100,
                sort_key: str = "path_suffix", order: str = "asc") -> JSONResponse:
@@ -60,7 +60,7 @@ def list_files(request: Request, project_id: ProjectId, cluster_id: ClusterId,
     return JSONResponse({"total_count": total, "files": [f.as_dict() for f in found]})
 
 
-@files.put(FILES, status_code=201)
+@router.put(FILES, status_code=201)
 async def put_file(request: Request, project_id: ProjectId, cluster_id: ClusterId,
                    path: AreaPath) -> JSONResponse:
     signed: bytes | None = getattr(request.state, "signed_body", None)
@@ -74,7 +74,7 @@ async def put_file(request: Request, project_id: ProjectId, cluster_id: ClusterI
     return await run_in_threadpool(store)
 
 
-@files.delete(FILES, status_code=204)
+@router.delete(FILES, status_code=204)
 def delete_file(request: Request, project_id: ProjectId, cluster_id: ClusterId,
                 path: AreaPath) -> Response:
     file_service(request).delete(who(request), project_id, cluster_id, path)

@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain.errors import InvalidParameter, MrsError, PayloadTooLarge
-from .errors import respond_for
-from .validation import check_text
+from .errors import Envelopes
+from .wire import check_text
 
 #: The routes whose bodies have a limit of their own: file uploads (``max_upload_bytes``).
 UNBOUNDED = (("PUT", re.compile(r"^/v2/[^/]+/clusters/[^/]+/files/?$")),)
@@ -21,11 +21,14 @@ class RequestLimits:
     if its Content-Length says so (unread, before authentication), and as soon as the
     bytes received pass the limit otherwise (chunked). A NUL character in a query
     parameter is refused with 400 naming the parameter (path ids have patterns that
-    refuse it, naming the id)."""
+    refuse it, naming the id). Each refusal wears the envelope of the route that would
+    have taken the request (``envelopes``)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int,
+                 envelopes: Envelopes | None = None) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.envelopes = envelopes or Envelopes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,7 +43,7 @@ class RequestLimits:
             else:
                 receive = self._counted(receive)
         if refused is not None:
-            await respond_for(path, refused)(scope, receive, send)
+            await self.envelopes.respond(scope, refused)(scope, receive, send)
             return
         started = False
 
@@ -55,7 +58,7 @@ class RequestLimits:
             # Read by something that let the error through: still the 413 it is.
             if started:
                 raise
-            await respond_for(path, exc)(scope, receive, send)
+            await self.envelopes.respond(scope, exc)(scope, receive, send)
 
     def _counted(self, receive: Receive) -> Receive:
         received = 0

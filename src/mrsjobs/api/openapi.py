@@ -11,24 +11,12 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from ..domain.jobs import JobResult, JobState, JobType
-from ..service.jobs import MAX_PAGE_SIZE, SAHARA_SORT
-from .compat import V11State
-from .identity import AuthRequest
-from .validation import BatchDeleteRequest, SubmitRequest, SubmitV11Request
-
-_JOBS = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
-_SAHARA = "/v1.1/{project_id}/job-executions"
-
-
-class SaharaInfo(BaseModel):
-    status: str
-
-
-class SaharaUpdate(BaseModel):
-    """The Sahara job-execution PATCH body: ``{"info": {"status": "cancel"}}``."""
-
-    info: SaharaInfo
-
+from .keystone import TOKENS, AuthRequest
+from .sahara import SAHARA as _SAHARA
+from .sahara import SAHARA_SORT, SaharaUpdate
+from .v2 import JOBS as _JOBS
+from .v2 import MAX_PAGE_SIZE, BatchDeleteRequest, SubmitRequest
+from .v11 import SubmitV11Request, V11State
 
 #: (method, path) -> the model of the JSON body the route reads.
 BODIES: dict[tuple[str, str], type[BaseModel]] = {
@@ -36,7 +24,7 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("post", _JOBS + "/batch-delete"): BatchDeleteRequest,
     ("post", "/v1.1/{project_id}/jobs/submit-job"): SubmitV11Request,
     ("patch", _SAHARA + "/{job_execution_id}"): SaharaUpdate,
-    ("post", "/v3/auth/tokens"): AuthRequest,
+    ("post", TOKENS): AuthRequest,
 }
 
 

@@ -130,18 +130,34 @@ def split_spark_options(args: Sequence[str]) -> tuple[list[list[str]], list[str]
 
 
 @dataclass(frozen=True, slots=True)
-class JobSpec:
-    """What a user asked to run, already validated.
+class V11Submission:
+    """What a v1.1 submit-job request said beyond the job's type and arguments, kept to
+    show it back and to honour it: ``output`` is made before the job starts, and its
+    logs are copied to ``job_log`` when it ends. Empty for jobs submitted otherwise."""
 
-    ``submission`` keeps what a v1.1 request said beyond type and arguments
-    (jar_path, input, output, job_log, ...), to show it back and to honour it.
-    """
+    jar_path: str = ""
+    input: str = ""
+    output: str = ""
+    job_log: str = ""
+    hive_script_path: str = ""
+    file_action: str = ""
+    hql: str = ""
+    #: The arguments as one string, the way the request gave them.
+    arguments: str = ""
+
+
+NO_SUBMISSION = V11Submission()
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What a user asked to run, already validated."""
 
     name: str
     type: JobType
     arguments: tuple[str, ...] = ()
     properties: Mapping[str, str] = field(default_factory=dict)
-    submission: Mapping[str, str] = field(default_factory=dict)
+    submission: V11Submission = NO_SUBMISSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +188,12 @@ class Job:
     owner: str | None = None
     run_root: str | None = None
     launcher_id: str | None = None
+    #: The engine's handle of the started job, as text: how it is found after a restart.
+    engine_handle: str | None = None
     app_id: str | None = None
     exit_code: int | None = None
     diagnostics: str | None = None
-    submission: Mapping[str, str] = field(default_factory=dict)
+    submission: V11Submission = NO_SUBMISSION
 
     @property
     def updated_ms(self) -> int:
@@ -193,6 +211,42 @@ class Job:
             return 0
         end = self.finished_ms if self.finished_ms is not None else self.started_ms
         return max(0, end - self.started_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A v2 list request; ``page`` is 1-based."""
+
+    project_id: str
+    cluster_id: str | None
+    job_name: str | None = None
+    job_id: str | None = None
+    user: str | None = None
+    job_type: JobType | None = None
+    job_states: frozenset[JobState] | None = None
+    job_result: JobResult | None = None
+    queue: str | None = None
+    submitted_from_ms: int | None = None
+    submitted_to_ms: int | None = None
+    limit: int = 10
+    page: int = 1
+    descending: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """A page of a project's jobs after the job ``marker`` (from the first if None), in
+    the order of ``sort``: one of :data:`PAGE_SORTS`."""
+
+    project_id: str
+    limit: int = 100
+    marker: str | None = None
+    sort: str = "submitted_ms"
+    descending: bool = False
+
+
+#: The job fields a page of jobs may be sorted by.
+PAGE_SORTS = ("submitted_ms", "started_ms", "finished_ms", "id", "cluster_id", "name")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,16 @@
-"""The engine port: launch a job, learn how it ended, signal it."""
+"""The engine port: what the supervisor asks of an engine (start, launch, signal,
+attach, close), what it hears back (:class:`EngineEvents`), and the handle that lets
+it find a job again after a restart."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
-from ..domain.jobs import ExitStatus
+from ..domain.jobs import ExitStatus, JobType, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,53 +31,118 @@ class LaunchSpec:
 
 @dataclass(frozen=True, slots=True)
 class Handle:
-    """How an engine finds a launched job again, also after a service restart."""
+    """A launched job as the supervisor sees it. Each engine's handle adds, behind
+    this, what that engine needs to find the job again; the supervisor only passes it
+    back, and keeps its text (:meth:`dumps`) in the store for after a restart."""
 
     job_id: str
-    run_dir: Path
-    pid: int
-    pgid: int
-    shim_pid: int
     started_ms: int
-    #: The shim's start time (clock ticks since boot); 0 if unknown.
-    shim_start: int = 0
-    sandboxed: bool = False
 
     @property
     def launcher_id(self) -> str:
-        return f"pid_{self.pid}"
+        """The engine's name for the job (the API's ``launcher_id``)."""
+        return self.job_id
+
+    def dumps(self) -> str:
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, default=str)
+
+
+def handle_fields(text: str | None) -> dict[str, Any] | None:
+    """The fields of a handle's text; None if there is none or it cannot be read (an
+    engine then finds the job from its own records)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an engine can do, declared so that its callers need not guess."""
+
+    #: The job types it runs.
+    job_types: frozenset[JobType]
+    #: A kill is confirmed by the engine (``killed``), not only seen in the job's end.
+    confirms_kill: bool = False
+    #: A job's logs can be read while it runs.
+    live_logs: bool = False
+    #: Jobs outlive the service, and :meth:`Engine.attach` finds them again.
+    survives_restart: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A job's end as an engine reports it that decides the outcome itself (a cluster
+    master's final state), rather than an exit status for the supervisor to judge."""
+
+    outcome: Outcome
+    ended_ms: int
+    exit_code: int | None = None
 
 
 class LaunchFailed(Exception):
     """The job could not be started (missing program, bad working directory, ...)."""
 
 
-class Engine(Protocol):
-    async def launch(self, spec: LaunchSpec) -> Handle:
-        """Start the job; raise :class:`LaunchFailed` if it cannot start."""
+class EngineEvents(Protocol):
+    """What an engine reports of the jobs it launched or attached, on the loop it was
+    started on. Each such job ends with exactly one of ``ended``, ``killed`` or
+    ``unwatchable``."""
+
+    def started(self, handle: Handle) -> None:
+        """The job runs (for an engine that queues jobs, after ``launch`` returned)."""
         ...
 
-    async def wait(self, handle: Handle) -> ExitStatus:
-        """Resolve once the job and everything it started have ended."""
+    def ended(self, job_id: str, end: ExitStatus | Result) -> None:
+        """The job, and everything it started, has ended."""
         ...
 
-    def signal(self, handle: Handle, *, force: bool) -> bool:
-        """SIGTERM (or SIGKILL with ``force``) the job's process tree.
+    def killed(self, job_id: str, at_ms: int) -> None:
+        """The engine confirmed that a kill ended the job."""
+        ...
 
-        True if a signal was delivered, False if nothing of the job was left.
+    def unwatchable(self, job_id: str, error: Exception) -> None:
+        """The job's end cannot be learnt (``WATCH_RETRIES`` errors in a row); the
+        engine has stopped watching it."""
+        ...
+
+
+H = TypeVar("H", bound=Handle)
+
+
+class Engine(Protocol[H]):
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def start(self, events: EngineEvents) -> None:
+        """Get ready, and report to ``events`` (on the running loop) from now on."""
+        ...
+
+    async def launch(self, spec: LaunchSpec) -> H:
+        """Start the job and watch it; raise :class:`LaunchFailed` if it cannot start."""
+        ...
+
+    def signal(self, handle: H, *, force: bool) -> bool:
+        """Ask the job to stop (SIGTERM), or make it (SIGKILL with ``force``).
+
+        True if the request was delivered, False if nothing of the job was left.
         """
         ...
 
-    def attach(self, job_id: str, run_dir: Path) -> Handle | None:
-        """Find a job launched earlier (by this or a previous service) from its records.
+    def attach(self, job_id: str, run_dir: Path, kept: str | None = None) -> H | None:
+        """Find a job launched earlier (by this or a previous service) and watch it.
 
-        None if the job never started and never will (it is safe to launch it again);
-        :class:`LaunchFailed` if it was handed over but could not start.
+        ``kept`` is its handle's text as the store kept it, None if its start was
+        never recorded: the engine then looks in its own records. None if the job
+        never started and never will (it is safe to launch it again);
+        :class:`LaunchFailed` if it was handed over but could not start. May wait;
+        called from a worker thread.
         """
         ...
 
-    def poll(self, handle: Handle) -> ExitStatus | None:
-        """The job's exit status if it has ended, from its durable records; None if it runs."""
+    async def close(self) -> None:
+        """Stop watching and let go; the jobs that outlive the service keep running."""
         ...
-
-    async def close(self) -> None: ...

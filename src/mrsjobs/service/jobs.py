@@ -1,18 +1,27 @@
-"""The job use cases: submit, list, show, kill, delete, each checked against the
-caller's project and role. No HTTP and no SQL here."""
+"""The job use cases: submit, list, show, kill, cancel, delete, each checked against the
+caller's project and role. Typed specs and queries in, domain objects out: no HTTP,
+no wire format and no SQL here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
-from ..api.compat import V11_STATE_MEANS, V11State
-from ..api.validation import BatchDeleteRequest, parse_model, submit_spec, submit_v11_spec
 from ..domain.access import Action, Identity
-from ..domain.errors import AccessDenied, ContainmentMissing, InvalidParameter, JobTypeNotSupported
-from ..domain.jobs import COMPONENT_OF, Component, Job, JobResult, JobSpec, JobState, JobType
-from ..store import Cluster, JobQuery, Store
+from ..domain.errors import AccessDenied, ContainmentMissing, JobTypeNotSupported
+from ..domain.jobs import (
+    COMPONENT_OF,
+    Component,
+    Job,
+    JobPage,
+    JobQuery,
+    JobSpec,
+    JobState,
+    JobType,
+)
+from ..domain.submit import check_spec
+from ..store import Cluster, Store
 from ..store.identity import audit_event
 
 #: What the job types need when a cluster lacks their component.
@@ -23,10 +32,7 @@ MISSING_COMPONENT = {
     Component.HADOOP: ("12000054", "MapReduce jobs cannot be submitted."),
 }
 
-E = TypeVar("E", JobType, JobState, JobResult)
-
 DEFAULT_QUEUE = "default"
-MAX_PAGE_SIZE = 1000
 
 
 class Notifier(Protocol):
@@ -70,6 +76,10 @@ def check_access(who: Identity, project_id: str, *, change: bool = False,
 
 
 class JobService:
+    """Every use case checks the caller first. An API may ask the same with
+    :meth:`authorize` (or :meth:`authorize_submit`) before it reads a request's body
+    or query, so that a caller without access learns nothing about their faults."""
+
     def __init__(self, store: Store, runnable: frozenset[JobType],
                  notifier: Notifier | None = None, audit: AuditLog | None = None, *,
                  read_roots: Sequence[PurePosixPath] = (),
@@ -87,8 +97,20 @@ class JobService:
 
     # -- access ---------------------------------------------------------------------
 
-    def _project(self, who: Identity, project_id: str, *, change: bool = False) -> None:
-        check_access(who, project_id, change=change)
+    def authorize(self, who: Identity, project_id: str, cluster_id: str | None = None, *,
+                  change: bool = False) -> None:
+        """AccessDenied unless ``who`` may see (or ``change``) the project's jobs;
+        ClusterNotFound unless the project has ``cluster_id`` (when given)."""
+        if cluster_id is None:
+            check_access(who, project_id, change=change)
+        else:
+            self._cluster(who, project_id, cluster_id, change=change)
+
+    def authorize_submit(self, who: Identity, project_id: str,
+                         cluster_id: str | None = None) -> None:
+        """:meth:`authorize` for a change, and this service runs the project's jobs."""
+        self.authorize(who, project_id, cluster_id, change=True)
+        self._check_contained(project_id)
 
     def _check_contained(self, project_id: str) -> None:
         if self.sole_project is not None and project_id != self.sole_project:
@@ -99,7 +121,7 @@ class JobService:
 
     def _cluster(self, who: Identity, project_id: str, cluster_id: str, *,
                  change: bool = False) -> Cluster:
-        self._project(who, project_id, change=change)
+        check_access(who, project_id, change=change)
         key = (project_id, cluster_id)
         cluster = self._clusters.get(key)
         if cluster is None:
@@ -108,29 +130,29 @@ class JobService:
 
     # -- jobs -----------------------------------------------------------------------
 
-    def submit(self, who: Identity, project_id: str, cluster_id: str, body: Any) -> Job:
-        cluster, spec = self._submission(who, project_id, cluster_id, body)
+    def submit(self, who: Identity, project_id: str, cluster_id: str, spec: JobSpec) -> Job:
+        cluster = self._submittable(who, project_id, cluster_id, spec)
         job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE,
                                     audit=audit_event(who, Action.SUBMIT))
         self.notifier.submitted(cluster.id)
         return job
 
     async def submit_async(self, who: Identity, project_id: str, cluster_id: str,
-                           body: Any) -> Job:
+                           spec: JobSpec) -> Job:
         """:meth:`submit` on an event loop: no worker thread waits for the commit."""
-        cluster, spec = self._submission(who, project_id, cluster_id, body)
+        cluster = self._submittable(who, project_id, cluster_id, spec)
         job = await self.store.insert_job_async(cluster, spec, who.user, DEFAULT_QUEUE,
                                                 audit=audit_event(who, Action.SUBMIT))
         self.notifier.submitted(cluster.id)
         return job
 
-    def _submission(self, who: Identity, project_id: str, cluster_id: str,
-                    body: Any) -> tuple[Cluster, JobSpec]:
+    def _submittable(self, who: Identity, project_id: str, cluster_id: str,
+                     spec: JobSpec) -> Cluster:
         cluster = self._cluster(who, project_id, cluster_id, change=True)
         self._check_contained(project_id)
-        spec = submit_spec(body, read_roots=self.read_roots)
+        check_spec(spec, self.read_roots)
         self._check_runnable(cluster, spec.type)
-        return cluster, spec
+        return cluster
 
     def _check_runnable(self, cluster: Cluster, job_type: JobType) -> None:
         component = COMPONENT_OF[job_type]
@@ -146,10 +168,11 @@ class JobService:
         self._cluster(who, project_id, cluster_id)
         return self.store.job(job_id, project_id=project_id, cluster_id=cluster_id)
 
-    def list_jobs(self, who: Identity, project_id: str, cluster_id: str,
-             params: Mapping[str, str]) -> tuple[int, list[Job]]:
-        self._cluster(who, project_id, cluster_id)
-        return self.store.list_jobs(list_query(project_id, cluster_id, params))
+    def list_jobs(self, who: Identity, query: JobQuery) -> tuple[int, list[Job]]:
+        """The total of the jobs ``query`` matches, and its page of them; a query
+        without a cluster covers the whole project."""
+        self.authorize(who, query.project_id, query.cluster_id)
+        return self.store.list_jobs(query)
 
     def kill(self, who: Identity, project_id: str, cluster_id: str, job_id: str,
              action: Action = Action.KILL) -> Job:
@@ -162,140 +185,35 @@ class JobService:
             self.notifier.kill_requested(job.id)
         return job
 
-    def batch_delete(self, who: Identity, project_id: str, cluster_id: str, body: Any) -> None:
+    def batch_delete(self, who: Identity, project_id: str, cluster_id: str,
+                     job_ids: Sequence[str]) -> None:
         self._cluster(who, project_id, cluster_id, change=True)
-        req = parse_model(BatchDeleteRequest, body)
-        self.store.request_delete(req.job_id_list, who.user, project_id=project_id,
+        self.store.request_delete(job_ids, who.user, project_id=project_id,
                                   cluster_id=cluster_id)
-        self.audit.record(who, Action.DELETE, sorted(set(req.job_id_list)))
-        for job_id in req.job_id_list:
+        self.audit.record(who, Action.DELETE, sorted(set(job_ids)))
+        for job_id in job_ids:
             self.notifier.kill_requested(job_id)
 
-
-    # -- the v1.1 APIs: jobs addressed by project and id ------------------------------
-
-    def submit_v11(self, who: Identity, project_id: str, body: Any) -> Job:
-        self._project(who, project_id, change=True)
-        self._check_contained(project_id)
-        cluster_id, spec = submit_v11_spec(body, read_roots=self.read_roots)
-        cluster = self._cluster(who, project_id, cluster_id, change=True)
-        self._check_runnable(cluster, spec.type)
-        job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE,
-                                    audit=audit_event(who, Action.SUBMIT))
-        self.notifier.submitted(cluster.id)
-        return job
-
-    def list_v11(self, who: Identity, project_id: str,
-                 params: Mapping[str, str]) -> tuple[int, list[Job]]:
-        cluster_id = params.get("cluster_id")
-        if not cluster_id:
-            raise InvalidParameter("cluster_id", "is required")
-        self._cluster(who, project_id, cluster_id)
-        state = params.get("state")
-        states, result = None, None
-        if state:
-            try:
-                states, result = V11_STATE_MEANS[V11State(int(state))]
-            except ValueError:
-                raise InvalidParameter("state", "must be one of -1, 1, 2, 3, 4, 5") from None
-        return self.store.list_jobs(JobQuery(
-            project_id=project_id, cluster_id=cluster_id,
-            job_name=_text(params, "job_name", 64), job_id=_text(params, "id", 64),
-            job_states=states, job_result=result,
-            limit=_int(params, "page_size", 10, 1, 100),
-            page=_int(params, "current_page", 1, 1, 2**31)))
+    # -- jobs addressed by project and id (the v1.1 APIs) ------------------------------
 
     def job_in_project(self, who: Identity, project_id: str, job_id: str, *,
                        change: bool = False) -> Job:
-        self._project(who, project_id, change=change)
+        check_access(who, project_id, change=change)
         return self.store.job(job_id, project_id=project_id)
 
     def cancel(self, who: Identity, project_id: str, job_id: str) -> Job:
-        """The Sahara cancel: the v2 kill of a job addressed by project and id."""
+        """The Sahara cancel: the kill of a job addressed by project and id."""
         job = self.job_in_project(who, project_id, job_id, change=True)
         return self.kill(who, project_id, job.cluster_id, job_id, Action.CANCEL)
 
     def delete(self, who: Identity, project_id: str, job_id: str) -> None:
         job = self.job_in_project(who, project_id, job_id, change=True)
-        self.batch_delete(who, project_id, job.cluster_id, {"job_id_list": [job_id]})
+        self.batch_delete(who, project_id, job.cluster_id, [job_id])
 
-    def page_sahara(self, who: Identity, project_id: str, params: Mapping[str, str]
-                    ) -> tuple[list[Job], str | None, str | None]:
-        self._project(who, project_id)
-        sort_by = params.get("sort_by") or "created_at"
-        column = SAHARA_SORT.get(sort_by.removeprefix("-"))
-        if column is None:
-            raise InvalidParameter("sort_by", f"must be one of {', '.join(SAHARA_SORT)}, "
-                                              "with '-' in front for descending order")
-        return self.store.page_after(
-            project_id, limit=_int(params, "limit", 100, 1, 1_073_741_822),
-            marker=params.get("marker") or None, sort=column,
-            descending=sort_by.startswith("-"))
-
-
-#: Sahara ``sort_by`` field -> jobs column.
-SAHARA_SORT = {"created_at": "submitted_ms", "start_time": "started_ms",
-               "end_time": "finished_ms", "id": "id", "cluster_id": "cluster_id",
-               "job_name": "name"}
-
-
-def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParameter(name, "must be an integer") from None
-    if not low <= value <= high:
-        raise InvalidParameter(name, f"must be between {low} and {high}")
-    return value
-
-
-def _enum(params: Mapping[str, str], name: str, cls: type[E]) -> E | None:
-    raw = params.get(name)
-    if not raw:
-        return None
-    try:
-        value = cls(raw)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise InvalidParameter(name, f"must be one of {allowed}") from None
-    return value
-
-
-def _text(params: Mapping[str, str], name: str, max_len: int) -> str | None:
-    raw = params.get(name)
-    if not raw:
-        return None
-    if len(raw) > max_len:
-        raise InvalidParameter(name, f"longer than {max_len} characters")
-    return raw
-
-
-def list_query(project_id: str, cluster_id: str, params: Mapping[str, str]) -> JobQuery:
-    """A v2 list query from its query-string parameters."""
-    sort_by = params.get("sort_by") or "desc"
-    if sort_by not in ("asc", "desc"):
-        raise InvalidParameter("sort_by", "must be asc or desc")
-    max_ms = 2**63 - 1
-    job_type = _enum(params, "job_type", JobType)
-    return JobQuery(
-        project_id=project_id,
-        cluster_id=cluster_id,
-        job_name=_text(params, "job_name", 128),
-        job_id=_text(params, "job_id", 64),
-        user=_text(params, "user", 32),
-        job_type=job_type.stored if job_type else None,
-        job_states=frozenset({state}) if (state := _enum(params, "job_state", JobState))
-        else None,
-        job_result=_enum(params, "job_result", JobResult),
-        queue=_text(params, "queue", 64),
-        submitted_from_ms=_int(params, "submitted_time_begin", 0, 0, max_ms)
-        if params.get("submitted_time_begin") else None,
-        submitted_to_ms=_int(params, "submitted_time_end", 0, 0, max_ms)
-        if params.get("submitted_time_end") else None,
-        limit=_int(params, "limit", 10, 1, MAX_PAGE_SIZE),
-        page=_int(params, "offset", 1, 1, 2**31),
-        descending=sort_by == "desc",
-    )
+    def page(self, who: Identity, page: JobPage
+             ) -> tuple[list[Job], str | None, str | None]:
+        """The jobs of ``page``, and the markers of the pages before and after it (None
+        where there is none)."""
+        check_access(who, page.project_id)
+        return self.store.page_after(page.project_id, limit=page.limit, marker=page.marker,
+                                     sort=page.sort, descending=page.descending)

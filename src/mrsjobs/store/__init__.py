@@ -3,6 +3,8 @@ the file areas of the clusters."""
 
 from __future__ import annotations
 
-from .store import Cluster, JobQuery, Store
+from ..domain.jobs import JobQuery
+from .clusters import Cluster
+from .store import Store
 
 __all__ = ["Cluster", "JobQuery", "Store"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -11,8 +12,10 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from ..domain.clock import now_ms
-from ..domain.jobs import Job, JobResult, JobSpec, JobState
+from ..domain.jobs import NO_SUBMISSION, Job, JobResult, JobSpec, JobState, V11Submission
 from . import statements as sql
+
+_SUBMISSION_FIELDS = tuple(f.name for f in dataclasses.fields(V11Submission))
 
 
 def job_of_row(row: Row[Any]) -> Job:
@@ -45,11 +48,26 @@ def job_of(m: Mapping[Any, Any]) -> Job:
         owner=m["owner"],
         run_root=m["run_root"],
         launcher_id=m["launcher_id"],
+        engine_handle=m["engine_handle"],
         app_id=m["app_id"],
         exit_code=m["exit_code"],
         diagnostics=m["diagnostics"],
-        submission=json.loads(m["submission"]) if m["submission"] else {},
+        submission=submission_of(m["submission"]),
     )
+
+
+def submission_of(text: str | None) -> V11Submission:
+    """A v1.1 submission from its column: JSON of the fields it gave, or NULL."""
+    given = json.loads(text) if text else {}
+    if not given:
+        return NO_SUBMISSION
+    return V11Submission(**{k: v for k, v in given.items() if k in _SUBMISSION_FIELDS})
+
+
+def submission_json(submission: V11Submission) -> str | None:
+    """The column value of a v1.1 submission: its non-empty fields as JSON, or NULL."""
+    given = {f: v for f in _SUBMISSION_FIELDS if (v := getattr(submission, f))}
+    return json.dumps(given) if given else None
 
 
 #: A job's column values, and the audit event of its submission (or None).
@@ -95,9 +113,10 @@ def new_job(project_id: str, cluster_id: str, spec: JobSpec, user: str, queue: s
         "owner": None,
         "run_root": None,
         "launcher_id": None,
+        "engine_handle": None,
         "app_id": None,
         "exit_code": None,
         "diagnostics": None,
-        "submission": json.dumps(dict(spec.submission)) if spec.submission else None,
+        "submission": submission_json(spec.submission),
     }
     return values, event

@@ -85,7 +85,8 @@ RELEASE = (
 MARK_STARTED = (
     update(jobs)
     .where(_id, jobs.c.state == JobState.RUNNING)
-    .values(started_ms=bindparam("p_started"), launcher_id=bindparam("p_launcher"))
+    .values(started_ms=bindparam("p_started"), launcher_id=bindparam("p_launcher"),
+            engine_handle=bindparam("p_handle"))
     .returning(jobs)
 )
 

@@ -139,6 +139,8 @@ jobs = Table(
     # the job's records there.
     Column("run_root", Text),
     Column("launcher_id", String(64)),
+    # The engine's handle of a started job (its text): how a restarted service finds it.
+    Column("engine_handle", Text),
     Column("app_id", String(128)),
     Column("exit_code", Integer),
     Column("diagnostics", Text),

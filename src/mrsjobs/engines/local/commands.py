@@ -146,7 +146,7 @@ class LocalCluster:
         except (TenancyError, OSError) as exc:
             raise LaunchFailed(f"the job's sandbox could not be made: {exc}") from exc
         work, tmp = _job_dirs(run_dir, tenant)
-        if output := job.submission.get("output"):
+        if output := job.submission.output:
             # v1.1 promises the output directory exists when the job starts.
             try:
                 area.make_dirs(_area_parts("output", output))
@@ -191,7 +191,7 @@ class LocalCluster:
 
     def finished(self, job: Job, run_dir: Path) -> None:
         """Copy the job's logs to its v1.1 ``job_log`` directory, when it asked for that."""
-        if target := job.submission.get("job_log"):
+        if target := job.submission.job_log:
             area = self.area(job.project_id, job.cluster_id)
             parts = (*_area_parts("job_log", target), job.id)
             for name in ("stdout.log", "stderr.log"):

@@ -10,17 +10,42 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ...domain.jobs import ExitStatus
-from ..base import Handle, LaunchFailed, LaunchSpec
+from ...domain.jobs import ExitStatus, JobType
+from ..base import Capabilities, EngineEvents, Handle, LaunchFailed, LaunchSpec, handle_fields
+from ..reporting import Reporter
 from .shim import proc_stat, take_claim
 
 SHIM = Path(__file__).with_name("shim.py")
 # How long a restarted service waits for a launch that an earlier one handed over.
 ATTACH_WAIT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessHandle(Handle):
+    """A job's process tree: the shim that leads it, and where its records are."""
+
+    run_dir: Path
+    pid: int
+    pgid: int
+    shim_pid: int
+    #: The shim's start time (clock ticks since boot); 0 if unknown.
+    shim_start: int = 0
+    sandboxed: bool = False
+
+    @property
+    def launcher_id(self) -> str:
+        return f"pid_{self.pid}"
+
+    @classmethod
+    def of_record(cls, job_id: str, rec: dict[str, Any], run_dir: Path) -> ProcessHandle:
+        """The handle from a shim's record (``pid.json``, its ``started`` event, or the
+        text the store kept)."""
+        return cls(job_id, rec["started_ms"], run_dir, rec["pid"], rec["pgid"],
+                   rec["shim_pid"], rec.get("shim_start", 0), rec.get("sandboxed", False))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -102,6 +127,8 @@ class ProcessEngine:
     when the pipe is gone (a shim started by an earlier service).
     """
 
+    capabilities = Capabilities(frozenset(JobType), live_logs=True, survives_restart=True)
+
     def __init__(self, python: str = sys.executable, poll_interval_s: float = 1.0,
                  attach_wait_s: float = ATTACH_WAIT_S, max_log_bytes: int = 0) -> None:
         self.python = python
@@ -112,9 +139,10 @@ class ProcessEngine:
         self._zygote: subprocess.Popen[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._buffer = b""
-        self._launching: dict[str, asyncio.Future[Handle]] = {}
+        self._launching: dict[str, asyncio.Future[ProcessHandle]] = {}
         self._waiting: dict[str, asyncio.Future[ExitStatus]] = {}
         self._exited: dict[str, ExitStatus] = {}
+        self._reporter = Reporter(poll_interval_s)
 
     # -- the zygote -----------------------------------------------------------------
 
@@ -170,18 +198,18 @@ class ProcessEngine:
         if fut is None or fut.done():
             return
         if kind == "started":
-            fut.set_result(self._handle(job, event))
+            fut.set_result(ProcessHandle.of_record(job, event, Path()))
         else:
             fut.set_exception(LaunchFailed(event.get("error", "the job could not be started")))
 
-    def _handle(self, job_id: str, rec: dict[str, Any], run_dir: Path | None = None) -> Handle:
-        return Handle(job_id, run_dir or Path(), rec["pid"], rec["pgid"], rec["shim_pid"],
-                      rec["started_ms"], rec.get("shim_start", 0), rec.get("sandboxed", False))
+    # -- the port -------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, events: EngineEvents) -> None:
+        self._reporter.start(events)
         self._ensure_zygote()
 
     async def close(self) -> None:
+        await self._reporter.close()
         zygote, self._zygote = self._zygote, None
         if zygote is None:
             return
@@ -193,13 +221,11 @@ class ProcessEngine:
             zygote.stdout.close()
         await asyncio.to_thread(zygote.wait, 10)
 
-    # -- the port -------------------------------------------------------------------
-
-    async def launch(self, spec: LaunchSpec) -> Handle:
+    async def launch(self, spec: LaunchSpec) -> ProcessHandle:
         zygote = self._ensure_zygote()
         assert zygote.stdin is not None
         spec.run_dir.mkdir(parents=True, exist_ok=True)
-        fut: asyncio.Future[Handle] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[ProcessHandle] = asyncio.get_running_loop().create_future()
         self._launching[spec.job_id] = fut
         # Names this launch: the shim and a restarted service both try to claim it.
         nonce = uuid.uuid4().hex
@@ -225,9 +251,16 @@ class ProcessEngine:
         except (OSError, TimeoutError) as exc:
             self._launching.pop(spec.job_id, None)
             raise LaunchFailed(f"the launcher did not start the job: {exc}") from exc
-        return replace(handle, run_dir=spec.run_dir)
+        handle = replace(handle, run_dir=spec.run_dir)
+        self._reporter.started(handle)
+        self._watch(handle)
+        return handle
 
-    async def wait(self, handle: Handle) -> ExitStatus:
+    def _watch(self, handle: ProcessHandle) -> None:
+        self._reporter.watch(handle, lambda: self.wait(handle))
+
+    async def wait(self, handle: ProcessHandle) -> ExitStatus:
+        """The job's exit status, once it and everything it started have ended."""
         while True:
             status = self._exited.pop(handle.job_id, None)
             if status is not None:
@@ -243,7 +276,7 @@ class ProcessEngine:
             if status is not None:
                 return status
 
-    def signal(self, handle: Handle, *, force: bool) -> bool:
+    def signal(self, handle: ProcessHandle, *, force: bool) -> bool:
         if (handle.run_dir / "exit.json").exists() or not process_alive(handle.shim_pid,
                                                                      handle.shim_start):
             # Shim done: the group id may belong to someone else by now.
@@ -260,7 +293,20 @@ class ProcessEngine:
             return False
         return True
 
-    def attach(self, job_id: str, run_dir: Path) -> Handle | None:
+    def attach(self, job_id: str, run_dir: Path,
+               kept: str | None = None) -> ProcessHandle | None:
+        handle = self._find(job_id, run_dir, kept)
+        if handle is not None:
+            self._watch(handle)
+        return handle
+
+    def _find(self, job_id: str, run_dir: Path, kept: str | None) -> ProcessHandle | None:
+        saved = handle_fields(kept)
+        if saved is not None:
+            try:
+                return ProcessHandle.of_record(job_id, saved, run_dir)
+            except (KeyError, TypeError):
+                pass  # not a handle of ours: the run directory's records tell
         launch = _read_json(run_dir / "launch.json")
         if launch is None:
             return None
@@ -270,7 +316,7 @@ class ProcessEngine:
         while True:
             rec = _read_json(run_dir / "pid.json")
             if rec is not None:
-                return self._handle(job_id, rec, run_dir)
+                return ProcessHandle.of_record(job_id, rec, run_dir)
             failed = _read_json(run_dir / "launch_failed.json")
             if failed is not None:
                 raise LaunchFailed(failed.get("error", "the job could not be started"))
@@ -288,7 +334,8 @@ class ProcessEngine:
                 given_up, deadline = True, time.monotonic() + self.attach_wait_s
             time.sleep(0.01)
 
-    def poll(self, handle: Handle) -> ExitStatus | None:
+    def poll(self, handle: ProcessHandle) -> ExitStatus | None:
+        """The job's exit status if it has ended, from its records; None if it runs."""
         rec = _read_json(handle.run_dir / "exit.json")
         if rec is not None:
             return ExitStatus(rec["exit_code"], rec["signal"], rec["ended_ms"])

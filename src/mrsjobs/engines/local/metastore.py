@@ -30,20 +30,25 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import select
-import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 from ...containment.sandbox import Confinement
 from ...containment.tenants import Tenant, connects
-from .shim import proc_stat
+from .detached import (
+    POLL_INTERVAL,
+    Heartbeat,
+    Process,
+    pids_where,
+    proc_alive,
+    read_int,
+    stop_group,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from ...containment.host import Containment
@@ -62,8 +67,6 @@ DEFAULT_JAVA_OPTIONS: tuple[str, ...] = (
 )
 
 _CONNECT_TIMEOUT = 1.0
-_POLL_INTERVAL = 0.1
-_KILL_WAIT = 10.0
 _LOG_TAIL_CHARS = 4000
 
 
@@ -129,11 +132,11 @@ class Metastore:
         """
         self._make_home()
         # This service needs the daemon from now on, for as long as it lives.
-        _Heartbeat.start(self.heartbeat_file, self.config.idle_s)
+        Heartbeat.start(self.heartbeat_file, self.config.idle_s)
         with self._locked():
             pid = self._find_pid()
             if pid is not None:
-                with _Process(pid) as proc:
+                with Process(pid) as proc:
                     if not proc.exited():
                         deadline = time.monotonic() + self.config.start_timeout
                         port = self._await_ready(proc, deadline)
@@ -173,13 +176,13 @@ class Metastore:
 
     def stop(self) -> None:
         """Stop the daemon (SIGTERM its process group, SIGKILL after ``stop_timeout``)."""
-        _Heartbeat.stop(self.heartbeat_file)
+        Heartbeat.stop(self.heartbeat_file)
         if not self.home.is_dir():
             return
         with self._locked():
             pid = self._find_pid()
             if pid is not None:
-                with _Process(pid) as proc:
+                with Process(pid) as proc:
                     self._terminate(proc)
             # The port file stays: a restart tries the same port again.
             self.pid_file.unlink(missing_ok=True)
@@ -222,7 +225,7 @@ class Metastore:
         for needed in (JAVA_SOURCE, self.config.spark_home / "jars"):
             if not needed.exists():
                 raise MetastoreError(f"cannot start the metastore: {needed} is missing")
-        wanted = _read_int(self.port_file) or 0
+        wanted = read_int(self.port_file) or 0
         # A port file is only trusted once the new daemon rewrites it.
         self.port_file.unlink(missing_ok=True)
         self.pid_file.unlink(missing_ok=True)
@@ -232,9 +235,9 @@ class Metastore:
             log.flush()
             log_offset = log.tell()
             pid = self._spawn(self._command(wanted), log)
-        _write_atomic(self.pid_file, f"{pid}\n")
+        write_atomic(self.pid_file, f"{pid}\n")
         deadline = time.monotonic() + self.config.start_timeout
-        with _Process(pid) as proc:
+        with Process(pid) as proc:
             port = self._await_ready(proc, deadline)
             if port is not None:
                 return port
@@ -268,58 +271,27 @@ class Metastore:
             raise MetastoreError(f"could not launch the metastore daemon: {command}")
         return int(out)
 
-    def _await_ready(self, proc: _Process, deadline: float) -> int | None:
+    def _await_ready(self, proc: Process, deadline: float) -> int | None:
         """The port once the daemon accepts TCP connections; None if it died or timed out."""
         while True:
-            port = _read_int(self.port_file)
+            port = read_int(self.port_file)
             if port is not None and self._accepts(port):
                 return port
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            if proc.wait(min(_POLL_INTERVAL, remaining)):
+            if proc.wait(min(POLL_INTERVAL, remaining)):
                 return None
 
-    def _terminate(self, proc: _Process) -> None:
-        try:
-            pgid = os.getpgid(proc.pid)
-        except ProcessLookupError:
-            return
-        # Never signal our own group (only possible if the pid file is bogus).
-        own = pgid == os.getpgrp()
-        for sig, wait in ((signal.SIGTERM, self.config.stop_timeout),
-                          (signal.SIGKILL, _KILL_WAIT)):
-            with contextlib.suppress(ProcessLookupError):
-                if own:
-                    os.kill(proc.pid, sig)
-                else:
-                    os.killpg(pgid, sig)
-            # The process we started may end first (a sandbox's outer process) while
-            # the JVM inside still shuts Derby down: done once none of it is left.
-            deadline = time.monotonic() + wait
-            if proc.wait(wait) and self._wait_gone(deadline, sig):
-                return
-        raise MetastoreError(f"metastore daemon {proc.pid} survived SIGKILL")
-
-    def _wait_gone(self, deadline: float, sig: int) -> bool:
-        """Wait until no process of this home's daemon is left (signalling any that
-        left the group with ``sig``); False if some still run at ``deadline``."""
-        signalled: set[int] = set()
-        while left := self._processes():
-            for pid in set(left) - signalled:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
-                signalled.add(pid)
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_POLL_INTERVAL / 2)
-        return True
+    def _terminate(self, proc: Process) -> None:
+        # The JVM may outlive the process we started (a sandbox's outer one) while it
+        # shuts Derby down: stopped once none of this home's daemon is left.
+        if not stop_group(proc, self.config.stop_timeout, self._processes):
+            raise MetastoreError(f"metastore daemon {proc.pid} survived SIGKILL")
 
     def _processes(self) -> list[int]:
         """The live processes that run this home's daemon (its sandbox included)."""
-        with os.scandir("/proc") as entries:
-            return [int(e.name) for e in entries
-                    if e.name.isdigit() and self._is_ours(int(e.name))]
+        return list(pids_where(self._is_ours))
 
     def _find_pid(self) -> int | None:
         """The live daemon of this home: the pid file's, or found in /proc.
@@ -327,14 +299,12 @@ class Metastore:
         The /proc scan covers a daemon whose starter died before writing the
         pid file; another daemon could not open the Derby database it holds.
         """
-        pid = _read_int(self.pid_file)
+        pid = read_int(self.pid_file)
         if pid is not None and self._is_ours(pid):
             return pid
-        with os.scandir("/proc") as entries:
-            for entry in entries:
-                if entry.name.isdigit() and self._is_ours(int(entry.name)):
-                    _write_atomic(self.pid_file, f"{entry.name}\n")
-                    return int(entry.name)
+        for found in pids_where(self._is_ours):
+            write_atomic(self.pid_file, f"{found}\n")
+            return found
         return None
 
     def _is_ours(self, pid: int) -> bool:
@@ -348,7 +318,7 @@ class Metastore:
             return False
         source = JAVA_SOURCE.name.encode()
         return (any(a.endswith(source) for a in args) and str(self.home).encode() in args
-                and _proc_alive(pid))
+                and proc_alive(pid))
 
     def _log_tail(self, offset: int) -> str:
         try:
@@ -358,108 +328,6 @@ class Metastore:
         except OSError as e:
             return f"(no log: {e})"
         return text[-_LOG_TAIL_CHARS:]
-
-
-class _Heartbeat:
-    """Touches a metastore's heartbeat file while this process lives (one thread per
-    file and process): the daemon does not idle out while a service needs it."""
-
-    _running: dict[Path, threading.Event] = {}
-    _lock = threading.Lock()
-
-    @classmethod
-    def start(cls, path: Path, idle_s: float) -> None:
-        _touch(path)
-        if idle_s <= 0:
-            return
-        with cls._lock:
-            if path in cls._running:
-                return
-            stop = cls._running[path] = threading.Event()
-        every = max(0.05, min(idle_s / 4, 10.0))
-        threading.Thread(target=cls._beat, args=(path, stop, every), daemon=True,
-                         name=f"metastore-heartbeat {path.parent.name}").start()
-
-    @classmethod
-    def stop(cls, path: Path) -> None:
-        with cls._lock:
-            stop = cls._running.pop(path, None)
-        if stop is not None:
-            stop.set()
-
-    @staticmethod
-    def _beat(path: Path, stop: threading.Event, every: float) -> None:
-        while not stop.wait(every):
-            _touch(path)
-
-
-def _touch(path: Path) -> None:
-    with contextlib.suppress(OSError):  # the home may be gone (project deleted)
-        path.touch()
-
-
-class _Process:
-    """Waits for a process that need not be our child (pidfd where available)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self._fd: int | None = None
-        self._gone = False
-        try:
-            self._fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            self._gone = True
-        except (OSError, AttributeError):
-            self._fd = None  # no pidfd (old kernel): poll /proc instead
-
-    def __enter__(self) -> _Process:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def exited(self) -> bool:
-        return self.wait(0)
-
-    def wait(self, timeout: float) -> bool:
-        """True once the process has exited (zombies count), waiting up to ``timeout``."""
-        if self._gone:
-            return True
-        if self._fd is not None:
-            poller = select.poll()
-            poller.register(self._fd, select.POLLIN)
-            self._gone = bool(poller.poll(max(0, int(timeout * 1000))))
-            return self._gone
-        deadline = time.monotonic() + timeout
-        while _proc_alive(self.pid):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(min(_POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
-        self._gone = True
-        return True
-
-
-def _proc_alive(pid: int) -> bool:
-    try:
-        return proc_stat(pid)[0] not in "ZX"
-    except (OSError, ValueError, IndexError):
-        return False
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _uri(port: int) -> str:

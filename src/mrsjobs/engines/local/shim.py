@@ -1,4 +1,4 @@
-"""The launcher zygote and the per-job shim. Standard library only: it runs as
+"""The zygote and the per-job shim. Standard library only: it runs as
 ``python -I -S shim.py``, apart from the service, so that jobs outlive a service crash.
 
 The zygote reads one JSON launch request per line on stdin and forks a shim for

@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mrsjobs.domain.jobs import ExitStatus, Job, JobResult, JobState
-from mrsjobs.engines.base import Handle
 from mrsjobs.engines.memory import MemoryEngine
-from tests.conftest import wait_for
-from tests.unit import test_supervisor
-from tests.unit.test_supervisor import ArgvLauncher, Harness
+from tests.integration import test_supervisor
+from tests.integration.test_supervisor import ArgvCommands, Harness
+from tests.support.waiting import wait_for
 
 #: The supervisor tests' harness fixture, used here too.
 make_harness = test_supervisor.make_harness
@@ -64,7 +64,7 @@ class FailingWait(MemoryEngine):
         self.failures = failures
         self.waits = 0
 
-    async def wait(self, handle: Handle) -> ExitStatus:
+    async def wait(self, handle: Any) -> ExitStatus:
         self.waits += 1
         if self.waits <= self.failures:
             raise ProcessLookupError(3, "No such process")
@@ -96,7 +96,7 @@ def test_a_job_that_cannot_be_watched_ends_failed_with_the_reason(
     assert engine.running() == []
 
 
-class FailingCollect(ArgvLauncher):
+class FailingCollect(ArgvCommands):
     """Collecting outputs fails as a NUL byte in a v1.1 ``job_log`` path made it fail."""
 
     def finished(self, job: Job, run_dir: Path) -> None:
@@ -105,11 +105,10 @@ class FailingCollect(ArgvLauncher):
 
 def test_a_failure_collecting_outputs_never_skips_the_delete(
         make_harness: Callable[..., Harness]) -> None:
-    h = make_harness()
-    h.supervisor.launcher = FailingCollect()
+    h = make_harness(commands=FailingCollect())
     job_id = h.submit()
     wait_for(lambda: job_id in h.engine.running())
-    h.service.batch_delete(h.who, h.who.project_id, h.cluster_id, {"job_id_list": [job_id]})
+    h.service.batch_delete(h.who, h.who.project_id, h.cluster_id, [job_id])
     wait_for(lambda: test_supervisor._gone(h, job_id), message="the killed job's record to go")
 
 
@@ -122,11 +121,11 @@ class HeldAttach(MemoryEngine):
         self.attach_gate = threading.Event()
         self.attach_begun = threading.Event()
 
-    def attach(self, job_id: str, run_dir: Path) -> Handle | None:
+    def attach(self, job_id: str, run_dir: Path, kept: str | None = None) -> Any:
         if job_id == self.held:
             self.attach_begun.set()
             self.attach_gate.wait(60)
-        return super().attach(job_id, run_dir)
+        return super().attach(job_id, run_dir, kept)
 
 
 def test_while_one_adoption_waits_other_jobs_are_killed_at_once(

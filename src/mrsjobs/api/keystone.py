@@ -1,5 +1,6 @@
-"""The Keystone v3 routes a client needs to get a token: version discovery, and
-issue (password or token method), validate and revoke under ``/v3/auth/tokens``."""
+"""The Keystone v3 API a client needs to get a token: version discovery, and issue
+(password or token method), validate and revoke under ``/v3/auth/tokens``. Its errors
+wear Keystone's envelope (keystoneauth1 reads it), with MRS's keys too."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SecretStr
 
-from ..domain.errors import AuthenticationFailed
+from ..domain.errors import AuthenticationFailed, MrsError
 from ..identity.accounts import IssuedToken
 from ..store.identity import Project, User
 from .auth import accounts, source, who
 from .deps import JsonBody
-from .validation import parse_model
+from .errors import ApiRoute
+from .wire import parse_model
 
 TOKENS = "/v3/auth/tokens"
 #: Users belong to projects here, not to domains: everyone is in the one domain.
@@ -24,7 +26,28 @@ DOMAIN = {"id": "default", "name": "Default"}
 MEDIA_TYPES = [{"base": "application/json",
                 "type": "application/vnd.openstack.identity-v3+json"}]
 
-identity = APIRouter()
+TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+          413: "Request Entity Too Large", 429: "Too Many Requests",
+          500: "Internal Server Error"}
+
+
+def keystone_response(exc: MrsError) -> JSONResponse:
+    """Keystone's envelope (keystoneauth1 reads ``error.message``), with MRS's keys too."""
+    title = TITLES.get(exc.status, "Bad Request")
+    body = {"error": {"code": exc.status, "title": title, "message": exc.message},
+            "error_code": exc.code, "error_msg": exc.message}
+    headers = {"WWW-Authenticate": "Keystone uri=\"/v3\""} if exc.status == 401 else None
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+class KeystoneRoute(ApiRoute):
+    def envelope(self, exc: MrsError) -> JSONResponse:
+        return keystone_response(exc)
+
+
+router = APIRouter(route_class=KeystoneRoute)
+#: The root answers every client that looks for versions: its errors stay MRS's.
+root = APIRouter()
 
 
 class _Domain(BaseModel):
@@ -114,19 +137,19 @@ def version_document(request: Request) -> dict[str, Any]:
             "media-types": MEDIA_TYPES}
 
 
-@identity.get("/")
+@root.get("/")
 def versions(request: Request) -> JSONResponse:
     return JSONResponse({"versions": {"values": [version_document(request)]}},
                         status_code=300)
 
 
-@identity.get("/v3")
-@identity.get("/v3/")
+@router.get("/v3")
+@router.get("/v3/")
 def version(request: Request) -> JSONResponse:
     return JSONResponse({"version": version_document(request)})
 
 
-@identity.post(TOKENS, status_code=201)
+@router.post(TOKENS, status_code=201)
 def issue(request: Request, body: JsonBody) -> JSONResponse:
     auth = parse_model(AuthRequest, body).auth
     project = auth.scope.project if auth.scope else None
@@ -168,19 +191,19 @@ def _subject(request: Request) -> tuple[str, dict[str, Any]]:
                              record.expires_ms)
 
 
-@identity.get(TOKENS)
+@router.get(TOKENS)
 def validate(request: Request) -> JSONResponse:
     token, body = _subject(request)
     return JSONResponse(body, headers={"X-Subject-Token": token})
 
 
-@identity.head(TOKENS)
+@router.head(TOKENS)
 def check(request: Request) -> Response:
     token, _ = _subject(request)
     return Response(status_code=200, headers={"X-Subject-Token": token})
 
 
-@identity.delete(TOKENS, status_code=204)
+@router.delete(TOKENS, status_code=204)
 def revoke(request: Request) -> Response:
     accounts(request).revoke(who(request), request.headers.get("x-subject-token"))
     return Response(status_code=204)

@@ -16,13 +16,13 @@ import pytest
 
 from mrsjobs.bootstrap import ensure_defaults
 from mrsjobs.domain.access import Identity
-from mrsjobs.domain.jobs import Job, JobResult, JobSpec, JobState, JobType
-from mrsjobs.engines.base import LaunchSpec
+from mrsjobs.domain.jobs import Job, JobResult, JobSpec, JobState, JobType, Outcome
+from mrsjobs.engines.base import LaunchSpec, Result
 from mrsjobs.engines.memory import MemoryEngine
 from mrsjobs.service.jobs import JobService
 from mrsjobs.store import Store
-from mrsjobs.supervisor.loop import Supervisor, SupervisorConfig
-from tests.conftest import wait_for
+from mrsjobs.supervisor import Supervisor, SupervisorConfig
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -35,9 +35,8 @@ class Harness:
     cluster_id: str
 
     def submit(self, *args: str, name: str = "job") -> str:
-        body = {"job_type": "SparkSubmit", "job_name": name,
-                "arguments": list(args) or ["hdfs:///app.py"]}
-        return self.service.submit(self.who, self.who.project_id, self.cluster_id, body).id
+        spec = JobSpec(name, JobType.SPARK_SUBMIT, args or ("hdfs:///app.py",))
+        return self.service.submit(self.who, self.who.project_id, self.cluster_id, spec).id
 
     def kill(self, job_id: str) -> Job:
         return self.service.kill(self.who, self.who.project_id, self.cluster_id, job_id)
@@ -53,9 +52,9 @@ class Harness:
         return any(spec.job_id == job_id for spec in self.engine.launched)
 
 
-class ArgvLauncher:
+class ArgvCommands:
     """Runs a job's arguments as its command line (``hdfs:///`` dropped: jobs may name
-    only files there, and the real launcher maps those to the cluster's file area)."""
+    only files there, and the real commands map those to the cluster's file area)."""
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
         argv = tuple(a.removeprefix("hdfs:///") for a in job.arguments)
@@ -74,14 +73,15 @@ def make_harness(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Harness]
     stores: list[Store] = []
 
     def make(engine: MemoryEngine | None = None, store: Store | None = None,
-             **config: Any) -> Harness:
+             commands: ArgvCommands | None = None, **config: Any) -> Harness:
         store = store or Store(db_url)
         store.migrate()
         defaults = ensure_defaults(store)
         engine = engine or MemoryEngine()
         settings = {"owner": "test", "runs_dir": tmp_path / "runs", "kill_grace_s": 5.0,
                      "poll_interval_s": 0.05} | config
-        supervisor = Supervisor(store, engine, ArgvLauncher(), SupervisorConfig(**settings))
+        supervisor = Supervisor(store, engine, commands or ArgvCommands(),
+                                SupervisorConfig(**settings))
         service = JobService(store, frozenset(JobType), supervisor)
         supervisor.start()
         started.append(supervisor)
@@ -292,6 +292,35 @@ def test_restart_reattaches_to_running_jobs(make_harness: Callable[..., Harness]
     assert second.wait_state(job_id, JobState.FINISHED).result is JobResult.SUCCEEDED
 
 
+class KeptHandles(MemoryEngine):
+    """Remembers the handle text each job was attached with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[str, str | None] = {}
+
+    def attach(self, job_id: str, run_dir: Path, kept: str | None = None) -> Any:
+        self.kept[job_id] = kept
+        return super().attach(job_id, run_dir, kept)
+
+
+def test_restart_attaches_with_the_handle_the_store_kept(
+        make_harness: Callable[..., Harness]) -> None:
+    engine = KeptHandles()
+    first = make_harness(engine)
+    job_id = first.submit()
+    started = wait_for(lambda: (j := first.job(job_id)).started_ms and j,
+                       message="the job to start")
+    first.supervisor.stop()
+    second = make_harness(engine, store=first.store)
+    wait_for(lambda: job_id in engine.kept, message="the job to be attached")
+    assert started.engine_handle is not None
+    assert engine.kept[job_id] == started.engine_handle
+    assert started.launcher_id == "pid_1000"
+    engine.end(job_id, 0)
+    assert second.wait_state(job_id, JobState.FINISHED).result is JobResult.SUCCEEDED
+
+
 def test_restart_requeues_a_claim_that_never_reached_the_engine(
         make_harness: Callable[..., Harness]) -> None:
     held = MemoryEngine()
@@ -314,8 +343,7 @@ def test_batch_delete_kills_active_jobs_first(make_harness: Callable[..., Harnes
     h = make_harness(MemoryEngine(honour_sigterm=False), kill_grace_s=0.3, max_running=1)
     running, queued, done = h.submit(name="r"), h.submit(name="q"), None
     wait_for(lambda: running in h.engine.running())
-    h.service.batch_delete(h.who, h.who.project_id, h.cluster_id,
-                           {"job_id_list": [running, queued]})
+    h.service.batch_delete(h.who, h.who.project_id, h.cluster_id, [running, queued])
     # The running job's record stays until its kill has completed.
     assert h.job(running).delete_requested
     wait_for(lambda: _gone(h, running), message="the killed job's record to go")
@@ -331,3 +359,29 @@ def _gone(h: Harness, job_id: str) -> bool:
     except JobNotFound:
         return True
     return False
+
+
+def test_a_kill_the_engine_confirms_ends_killed(make_harness: Callable[..., Harness]) -> None:
+    """An engine that confirms kills itself (a cluster master) reports ``killed``: the
+    job ends KILLED on that report, whatever the job's own exit would have said."""
+    h = make_harness(engine=MemoryEngine(confirms_kill=True))
+    job_id = h.submit()
+    wait_for(lambda: h.launched(job_id) and h.job(job_id).started_ms is not None)
+    h.kill(job_id)
+    job = h.wait_state(job_id, JobState.KILLED)
+    assert (job.result, job.diagnostics) == (JobResult.KILLED, "killed on request")
+    assert h.engine.signals == [(job_id, False)]
+
+
+def test_an_outcome_the_engine_decides_is_recorded_as_it_says(
+        make_harness: Callable[..., Harness]) -> None:
+    """An engine that judges a job's end itself reports a Result, not an exit status:
+    the supervisor records that outcome, with its exit code and end time."""
+    h = make_harness()
+    job_id = h.submit()
+    wait_for(lambda: h.launched(job_id))
+    h.engine.end_with(job_id, Result(
+        Outcome(JobState.FINISHED, JobResult.FAILED, "the driver failed"), 1_700_000_000_000, 2))
+    job = h.wait_state(job_id, JobState.FINISHED)
+    assert (job.result, job.diagnostics, job.exit_code, job.finished_ms) == (
+        JobResult.FAILED, "the driver failed", 2, 1_700_000_000_000)

@@ -1,0 +1,41 @@
+"""What a supervisor is given: its settings, and the commands that turn a job into
+something its engine runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..domain.jobs import Job
+from ..engines.base import LaunchSpec
+
+
+class JobCommands(Protocol):
+    """Turns a job into something an engine can run, and collects what it left."""
+
+    def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec: ...
+
+    def may_block(self, job: Job) -> bool:
+        """True if building the spec may take long (it then runs in a worker thread)."""
+        ...
+
+    def finished(self, job: Job, run_dir: Path) -> None:
+        """Called once the job's final state is stored (to collect its outputs)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    owner: str
+    runs_dir: Path
+    max_running: int = 10
+    kill_grace_s: float = 5.0
+    kill_attempts: int = 3
+    kill_confirm_s: float = 10.0
+    poll_interval_s: float = 1.0
+    host: str = "localhost"
+    # Another instance on this host adopts our jobs once we are silent this long; on
+    # other hosts, they are marked lost after the longer timeout.
+    instance_timeout_s: float = 15.0
+    lost_timeout_s: float = 300.0

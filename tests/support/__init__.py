@@ -1,0 +1,3 @@
+"""What the tests and the benchmarks share: condition waits and free ports
+(``waiting``), process-tree inspection through ``/proc`` (``procs``) and a real
+``mrsjobs serve`` subprocess (``server``). No pytest here: the benchmarks import it."""
