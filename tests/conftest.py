@@ -21,6 +21,7 @@ from tests.support.server import (
     new_server,
     stop_server,
 )
+from tests.support.spark_cluster import SparkCluster
 
 
 @pytest.fixture
@@ -93,3 +94,33 @@ def wordcount_jar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     return jar
 
 
+
+
+# -- a Spark standalone cluster across network namespaces ------------------------------
+
+
+@pytest.fixture(scope="session")
+def sparkapp_jar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                 spark_home: Path, java: str) -> Path:
+    """The Pi and Sleep apps, in one jar every host of the test cluster sees."""
+    from tests.fixtures.sparkapp.build import build_sparkapp_jar
+
+    cache = getattr(request.config, "cache", None)
+    out_dir = (cache.mkdir("mrsjobs-sparkapp-fixture") if cache is not None
+               else tmp_path_factory.mktemp("sparkapp-jar"))
+    return build_sparkapp_jar(out_dir, spark_home)
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory, spark_home: Path,
+                  java: str) -> Iterator[SparkCluster]:
+    """A master and two workers, each in its own network namespace, for the session;
+    removed at its end with nothing left (its teardown fails otherwise)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs root and iproute2 for the namespaced Spark cluster")
+        pytest.skip("needs root and iproute2 (ip netns)")
+    cluster = SparkCluster(tmp_path_factory.mktemp("spark-cluster"), spark_home)
+    cluster.start()
+    yield cluster
+    cluster.stop()

@@ -9,12 +9,14 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
+from .domain.clusters import ClusterEngine
 from .domain.jobs import Component
 from .engines.local.commands import RUNNABLE, LocalCluster
 from .engines.local.engine import ProcessEngine
 from .identity.accounts import Accounts
 from .identity.crypto import SecretBox, load_server_key
 from .identity.throttle import Limits
+from .service.clusters import ClusterService
 from .service.files import FileService
 from .service.jobs import JobService
 from .settings import Settings
@@ -114,6 +116,7 @@ class Runtime:
     accounts: Accounts
     jobs: JobService
     files: FileService
+    clusters: ClusterService
     purger: Purger | None
     listener: KillListener | None = None
 
@@ -141,7 +144,11 @@ def build(settings: Settings) -> Runtime:
     """The service's parts, wired to one another; nothing runs until :meth:`Runtime.start`."""
     store = open_store(settings)
     defaults = ensure_defaults(store)
-    cluster = LocalCluster(settings)
+    def files_root_of(cluster_id: str) -> str | None:
+        found = store.cluster_by_id(cluster_id)
+        return found.files_root if found else None
+
+    cluster = LocalCluster(settings, files_root_of=files_root_of)
     supervisor = Supervisor(
         store,
         ProcessEngine(settings.python, settings.poll_interval_s,
@@ -162,7 +169,8 @@ def build(settings: Settings) -> Runtime:
     )
     accounts = open_accounts(settings, store)
     jobs = JobService(
-        store, RUNNABLE, supervisor, audit=accounts.store, read_roots=settings.read_roots,
+        store, {ClusterEngine.LOCAL: RUNNABLE}, supervisor, audit=accounts.store,
+        read_roots=settings.read_roots,
         sole_project=None if cluster.containment.per_project else defaults.project_id)
     files = FileService(store, lambda c: cluster.area(c.project_id, c.id),
                         settings.max_upload_bytes)
@@ -170,4 +178,5 @@ def build(settings: Settings) -> Runtime:
         settings.retention_s, settings.retention_interval_s,
         settings.runs_dir.resolve(), settings.retention_batch))
         if settings.retention_s > 0 else None)
-    return Runtime(store, cluster, supervisor, accounts, jobs, files, purger)
+    return Runtime(store, cluster, supervisor, accounts, jobs, files, ClusterService(store),
+                   purger)

@@ -16,7 +16,8 @@ import pytest
 
 from mrsjobs.bootstrap import ensure_defaults
 from mrsjobs.domain.access import Identity
-from mrsjobs.domain.jobs import Job, JobResult, JobSpec, JobState, JobType, Outcome
+from mrsjobs.domain.clusters import ClusterConfig, ClusterEngine
+from mrsjobs.domain.jobs import Component, Job, JobResult, JobSpec, JobState, JobType, Outcome
 from mrsjobs.engines.base import LaunchSpec, Result
 from mrsjobs.engines.memory import MemoryEngine
 from mrsjobs.service.jobs import JobService
@@ -82,7 +83,7 @@ def make_harness(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Harness]
                      "poll_interval_s": 0.05} | config
         supervisor = Supervisor(store, engine, commands or ArgvCommands(),
                                 SupervisorConfig(**settings))
-        service = JobService(store, frozenset(JobType), supervisor)
+        service = JobService(store, {ClusterEngine.LOCAL: frozenset(JobType)}, supervisor)
         supervisor.start()
         started.append(supervisor)
         stores.append(store)
@@ -385,3 +386,21 @@ def test_an_outcome_the_engine_decides_is_recorded_as_it_says(
     job = h.wait_state(job_id, JobState.FINISHED)
     assert (job.result, job.diagnostics, job.exit_code, job.finished_ms) == (
         JobResult.FAILED, "the driver failed", 2, 1_700_000_000_000)
+
+
+def test_a_cluster_with_its_own_max_running(make_harness: Callable[..., Harness]) -> None:
+    """A cluster's max_running caps its jobs, the configured one the others'; a cluster
+    made while the supervisor runs is found on its first submit."""
+    h = make_harness(max_running=3, poll_interval_s=60.0)  # hints alone drive dispatch
+    capped = h.store.add_cluster(h.who.project_id, "capped", [Component.SPARK], "capped",
+                                 ClusterConfig(max_running=1))
+    spec = JobSpec("c", JobType.SPARK_SUBMIT, ("hdfs:///app.py",))
+    ids = [h.service.submit(h.who, h.who.project_id, capped.id, spec).id for _ in range(3)]
+    others = [h.submit(name=f"o{i}") for i in range(3)]
+    # The other cluster's three run: the capped cluster's hints have been dealt with.
+    wait_for(lambda: all(h.launched(j) for j in others), message="the others to run")
+    for job_id in ids:
+        wait_for(lambda j=job_id: j in h.engine.running(), message=f"{job_id} to run")
+        assert sum(h.launched(j) for j in ids) == ids.index(job_id) + 1
+        h.engine.end(job_id)
+        h.wait_state(job_id, JobState.FINISHED)

@@ -1,3 +1,4 @@
 """What the tests and the benchmarks share: condition waits and free ports
 (``waiting``), process-tree inspection through ``/proc`` (``procs``) and a real
-``mrsjobs serve`` subprocess (``server``). No pytest here: the benchmarks import it."""
+``mrsjobs serve`` subprocess (``server``), and a Spark standalone cluster across network namespaces
+(``netns``, ``spark_cluster``). No pytest here: the benchmarks import it."""

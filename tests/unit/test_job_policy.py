@@ -13,6 +13,7 @@ from mrsjobs.api.v2 import submit_spec as parse_v2
 from mrsjobs.api.v11 import submit_v11_spec
 from mrsjobs.bootstrap import ensure_defaults
 from mrsjobs.domain.access import Identity
+from mrsjobs.domain.clusters import ClusterEngine
 from mrsjobs.domain.errors import InvalidParameter
 from mrsjobs.domain.jobs import NO_SUBMISSION, JobSpec, JobType, V11Submission, split_spark_options
 from mrsjobs.domain.options import key_problem
@@ -439,7 +440,7 @@ def service_parts(tmp_path: Path) -> Iterator[tuple[Store, Identity, str]]:
 def test_job_service_checks_files_against_its_read_roots(
         service_parts: tuple[Store, Identity, str]) -> None:
     store, who, cluster_id = service_parts
-    service = JobService(store, frozenset(JobType), read_roots=ROOTS)
+    service = JobService(store, {ClusterEngine.LOCAL: frozenset(JobType)}, read_roots=ROOTS)
     job = service.submit(who, who.project_id, cluster_id,
                          spark(f"{ROOT}/src/main/python/pi.py", "10"))
     assert job.arguments == (f"{ROOT}/src/main/python/pi.py", "10")
@@ -450,6 +451,6 @@ def test_job_service_checks_files_against_its_read_roots(
         service.submit(who, who.project_id, cluster_id, spark(
             APP, submission=V11Submission(jar_path=APP, job_log=f"{ROOT}/logs")))
     assert err.value.field == "job_log"
-    default = JobService(store, frozenset(JobType))
+    default = JobService(store, {ClusterEngine.LOCAL: frozenset(JobType)})
     with pytest.raises(InvalidParameter):
         default.submit(who, who.project_id, cluster_id, spark(f"{ROOT}/pi.py"))

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 
 from ..bootstrap import build
 from ..settings import Settings
-from . import errors, files, keystone, sahara, v2, v11
+from . import clusters, errors, files, keystone, sahara, v2, v11
 from .auth import keep_signed_body
 from .limits import RequestLimits
 from .openapi import describe
@@ -25,6 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.accounts = runtime.accounts
         app.state.service = runtime.jobs
         app.state.files = runtime.files
+        app.state.clusters = runtime.clusters
         runtime.start()
         try:
             yield
@@ -34,8 +35,8 @@ def create_app(settings: Settings) -> FastAPI:
     # The OpenAPI document (/openapi.json) describes the routes; no docs pages.
     app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url="/openapi.json",
                   docs_url=None, redoc_url=None)
-    apis = (v2.router, v11.router, sahara.router, files.router, keystone.router,
-            keystone.root)
+    apis = (v2.router, v11.router, sahara.router, clusters.router, files.router,
+            keystone.router, keystone.root)
     envelopes = errors.Envelopes(apis)
     # Inside the request-id middleware that errors.install adds: its 413s get the id too.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(v2.router, dependencies=signed)
     app.include_router(v11.router, dependencies=signed)
     app.include_router(sahara.router, dependencies=signed)
+    app.include_router(clusters.router, dependencies=signed)
     app.include_router(files.router, dependencies=[Depends(files.bounded_signed_body)])
     app.include_router(keystone.root)
     app.include_router(keystone.router)

@@ -16,6 +16,7 @@ from ..bootstrap import ServerKeyMismatch, ensure_defaults, open_accounts, open_
 from ..engines.local.shim import read_log
 from ..settings import Settings
 from .admin import add_commands
+from .clusters import add_commands as add_cluster_commands
 
 err = Console(stderr=True)
 
@@ -204,6 +205,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     add_commands(sub)
+    add_cluster_commands(sub)
 
     p = sub.add_parser("info", help="the default project and cluster ids")
     p.add_argument("--json", action="store_true")

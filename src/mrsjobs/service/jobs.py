@@ -4,12 +4,19 @@ no wire format and no SQL here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Protocol
 
 from ..domain.access import Action, Identity
-from ..domain.errors import AccessDenied, ContainmentMissing, JobTypeNotSupported
+from ..domain.clusters import ClusterEngine
+from ..domain.errors import (
+    AccessDenied,
+    ClusterNotFound,
+    ContainmentMissing,
+    JobTypeNotSupported,
+)
 from ..domain.jobs import (
     COMPONENT_OF,
     Component,
@@ -22,6 +29,7 @@ from ..domain.jobs import (
 )
 from ..domain.submit import check_spec
 from ..store import Cluster, Store
+from ..store.clusters import StaleReference
 from ..store.identity import audit_event
 
 #: What the job types need when a cluster lacks their component.
@@ -33,6 +41,11 @@ MISSING_COMPONENT = {
 }
 
 DEFAULT_QUEUE = "default"
+
+#: How long a cluster once found is taken as it is without a look at the store: an
+#: operator may delete it meanwhile (a submit that races the delete is refused by the
+#: database, and told the cluster is gone).
+CLUSTER_CACHE_S = 2.0
 
 
 class Notifier(Protocol):
@@ -80,7 +93,7 @@ class JobService:
     :meth:`authorize` (or :meth:`authorize_submit`) before it reads a request's body
     or query, so that a caller without access learns nothing about their faults."""
 
-    def __init__(self, store: Store, runnable: frozenset[JobType],
+    def __init__(self, store: Store, runnable: Mapping[ClusterEngine, frozenset[JobType]],
                  notifier: Notifier | None = None, audit: AuditLog | None = None, *,
                  read_roots: Sequence[PurePosixPath] = (),
                  sole_project: str | None = None) -> None:
@@ -92,8 +105,8 @@ class JobService:
         self.sole_project = sole_project
         self.notifier = notifier or NoNotifier()
         self.audit = audit or NoAuditLog()
-        # Clusters are never deleted or moved, so a cluster once found stays valid.
-        self._clusters: dict[tuple[str, str], Cluster] = {}
+        # (project, cluster) -> the cluster and until when it is taken as found.
+        self._clusters: dict[tuple[str, str], tuple[Cluster, float]] = {}
 
     # -- access ---------------------------------------------------------------------
 
@@ -123,17 +136,36 @@ class JobService:
                  change: bool = False) -> Cluster:
         check_access(who, project_id, change=change)
         key = (project_id, cluster_id)
-        cluster = self._clusters.get(key)
-        if cluster is None:
-            cluster = self._clusters[key] = self.store.cluster(project_id, cluster_id)
+        now = time.monotonic()
+        found = self._clusters.get(key)
+        if found is not None and found[1] > now:
+            return found[0]
+        try:
+            cluster = self.store.cluster(project_id, cluster_id)
+        except ClusterNotFound:
+            self._clusters.pop(key, None)
+            raise
+        self._clusters[key] = (cluster, now + CLUSTER_CACHE_S)
         return cluster
+
+    def _still_there(self, cluster: Cluster) -> Cluster:
+        """The cluster as the store has it now (ClusterNotFound if deleted), after an
+        insert the database refused: it refers to a cluster that may be gone."""
+        self._clusters.pop((cluster.project_id, cluster.id), None)
+        return self.store.cluster(cluster.project_id, cluster.id)
 
     # -- jobs -----------------------------------------------------------------------
 
     def submit(self, who: Identity, project_id: str, cluster_id: str, spec: JobSpec) -> Job:
         cluster = self._submittable(who, project_id, cluster_id, spec)
-        job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE,
-                                    audit=audit_event(who, Action.SUBMIT))
+        audit = audit_event(who, Action.SUBMIT)
+        try:
+            job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE, audit=audit)
+        except StaleReference:
+            # Ours, or a batch-mate's whose cluster went (nothing of the batch is
+            # stored): once more if ours is still there.
+            cluster = self._still_there(cluster)
+            job = self.store.insert_job(cluster, spec, who.user, DEFAULT_QUEUE, audit=audit)
         self.notifier.submitted(cluster.id)
         return job
 
@@ -141,8 +173,14 @@ class JobService:
                            spec: JobSpec) -> Job:
         """:meth:`submit` on an event loop: no worker thread waits for the commit."""
         cluster = self._submittable(who, project_id, cluster_id, spec)
-        job = await self.store.insert_job_async(cluster, spec, who.user, DEFAULT_QUEUE,
-                                                audit=audit_event(who, Action.SUBMIT))
+        audit = audit_event(who, Action.SUBMIT)
+        try:
+            job = await self.store.insert_job_async(cluster, spec, who.user, DEFAULT_QUEUE,
+                                                    audit=audit)
+        except StaleReference:
+            cluster = self._still_there(cluster)
+            job = await self.store.insert_job_async(cluster, spec, who.user, DEFAULT_QUEUE,
+                                                    audit=audit)
         self.notifier.submitted(cluster.id)
         return job
 
@@ -159,7 +197,12 @@ class JobService:
         if component not in cluster.components:
             code, message = MISSING_COMPONENT[component]
             raise JobTypeNotSupported(message, code)
-        if job_type not in self.runnable:
+        runs = self.runnable.get(cluster.engine)
+        if runs is None:
+            raise JobTypeNotSupported(
+                f"The operation is not supported: cluster {cluster.id} runs on the "
+                f"{cluster.engine.value} engine, which this service is not set up to run.")
+        if job_type not in runs:
             raise JobTypeNotSupported(
                 f"The operation is not supported: cluster {cluster.id} cannot run "
                 f"{job_type.value} jobs.")

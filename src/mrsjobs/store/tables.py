@@ -53,6 +53,15 @@ clusters = Table(
     Column("name", String(64), nullable=False),
     Column("components", String(255), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # The engine and its settings (migration 0007): a domain ClusterEngine value; the
+    # master's URLs for a spark-standalone cluster; where its file area lives if not
+    # under the data directory; its own cap on running jobs if not the service's.
+    Column("engine", String(32), nullable=False, server_default="local"),
+    Column("master_url", Text),
+    Column("rest_url", Text),
+    Column("files_root", Text),
+    Column("max_running", Integer),
+    Index("uq_clusters_project_name", "project_id", "name", unique=True),
 )
 
 users = Table(

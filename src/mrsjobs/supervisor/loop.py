@@ -55,6 +55,9 @@ class Supervisor:
         # Clusters that may have queued jobs, and whether stored kill requests need a look.
         self._hinted: set[str] = set()
         self._kills_due = False
+        # Each known cluster's own cap on running jobs (None: the configured one), read
+        # on full passes and once for a cluster first hinted in between.
+        self._caps: dict[str, int | None] = {}
 
     # -- lifecycle (called from other threads) --------------------------------------
 
@@ -147,9 +150,10 @@ class Supervisor:
             for job in self.store.pending_kills(self.config.owner):
                 self.kills.start(self.runs.get(job.id))
         if full:
-            self._hinted.update(c.id for c in self.store.clusters())
+            self._caps = {c.id: c.max_running for c in self.store.clusters()}
+            self._hinted.update(self._caps)
         for cluster_id in list(self._hinted):
-            free = self.config.max_running - self.runs.running(cluster_id)
+            free = self._cap(cluster_id) - self.runs.running(cluster_id)
             if free <= 0:
                 continue  # the hint stays: a freed slot looks again
             claimed = self.store.claim(cluster_id, free, self.config.owner,
@@ -159,6 +163,13 @@ class Supervisor:
             for job in claimed:
                 run = self._add(job)
                 run.task = asyncio.create_task(self._launched(run, job))
+
+    def _cap(self, cluster_id: str) -> int:
+        """How many jobs of the cluster may run at once."""
+        if cluster_id not in self._caps:
+            found = self.store.cluster_by_id(cluster_id)
+            self._caps[cluster_id] = found.max_running if found else None
+        return self._caps[cluster_id] or self.config.max_running
 
     def _add(self, job: Job) -> Run:
         # Under the runs directory of whoever claimed it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ...containment.host import Containment, open_containment
@@ -75,7 +75,8 @@ class LocalCluster:
     Every job, and every metastore, runs contained as its project's (``containment``).
     """
 
-    def __init__(self, settings: Settings, containment: Containment | None = None) -> None:
+    def __init__(self, settings: Settings, containment: Containment | None = None,
+                 files_root_of: Callable[[str], str | None] | None = None) -> None:
         # Resolve Spark's home once: finding it imports pyspark, too slow for dispatch.
         if settings.spark_home is None:
             settings = settings.model_copy(update={"spark_home": settings.spark_dir})
@@ -93,15 +94,19 @@ class LocalCluster:
         self._read = tuple(Path(r) for r in settings.read_roots if Path(r).exists())
         self._metastores: dict[str, Metastore] = {}
         self._areas: dict[str, FileArea] = {}
+        # A cluster's files root, if it has one (asked once per cluster).
+        self._files_root_of = files_root_of or (lambda _: None)
         self._lock = threading.Lock()
 
     def area(self, project_id: str, cluster_id: str) -> FileArea:
-        """The cluster's file area, made on first use, owned by the project's user."""
+        """The cluster's file area, made on first use, owned by the project's user: its
+        files root itself if it has one, else under the data directory (or clusters_dir)."""
         with self._lock:
             area = self._areas.get(cluster_id)
             if area is None:
-                area = FileArea(self.settings.files_dir(cluster_id).resolve(),
-                                self.containment.owner(project_id))
+                root = self._files_root_of(cluster_id)
+                path = Path(root) if root else self.settings.files_dir(cluster_id)
+                area = FileArea(path.resolve(), self.containment.owner(project_id))
                 area.ensure()
                 self._areas[cluster_id] = area
             return area
