@@ -13,6 +13,9 @@ from .domain.clusters import ClusterEngine
 from .domain.jobs import Component
 from .engines.local.commands import RUNNABLE, LocalCluster
 from .engines.local.engine import ProcessEngine
+from .engines.router import CommandsRouter, EngineRouter
+from .engines.spark_standalone.commands import SparkStandaloneCommands
+from .engines.spark_standalone.engine import SparkStandaloneEngine
 from .identity.accounts import Accounts
 from .identity.crypto import SecretBox, load_server_key
 from .identity.throttle import Limits
@@ -144,16 +147,40 @@ def build(settings: Settings) -> Runtime:
     """The service's parts, wired to one another; nothing runs until :meth:`Runtime.start`."""
     store = open_store(settings)
     defaults = ensure_defaults(store)
+
     def files_root_of(cluster_id: str) -> str | None:
         found = store.cluster_by_id(cluster_id)
         return found.files_root if found else None
 
     cluster = LocalCluster(settings, files_root_of=files_root_of)
+
+    def engine_of(cluster_id: str) -> ClusterEngine | None:
+        found = store.cluster_by_id(cluster_id)
+        return found.engine if found else None
+
+    def master_of(cluster_id: str) -> tuple[str, str] | None:
+        found = store.cluster_by_id(cluster_id)
+        if (found is None or found.engine is not ClusterEngine.SPARK_STANDALONE
+                or not found.master_url or not found.rest_url):
+            return None
+        return found.master_url, found.rest_url
+
+    spark = SparkStandaloneEngine()
+    engine = EngineRouter({
+        ClusterEngine.LOCAL: ProcessEngine(settings.python, settings.poll_interval_s,
+                                           max_log_bytes=settings.max_log_bytes),
+        ClusterEngine.SPARK_STANDALONE: spark,
+    })
+    commands = CommandsRouter({
+        ClusterEngine.LOCAL: cluster,
+        ClusterEngine.SPARK_STANDALONE: SparkStandaloneCommands(
+            master_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
+            settings.python),
+    }, engine_of)
     supervisor = Supervisor(
         store,
-        ProcessEngine(settings.python, settings.poll_interval_s,
-                      max_log_bytes=settings.max_log_bytes),
-        cluster,
+        engine,
+        commands,
         SupervisorConfig(
             owner=instance_id(settings),
             runs_dir=settings.runs_dir.resolve(),
@@ -168,8 +195,10 @@ def build(settings: Settings) -> Runtime:
         ),
     )
     accounts = open_accounts(settings, store)
+    runnable = {ClusterEngine.LOCAL: RUNNABLE,
+                ClusterEngine.SPARK_STANDALONE: spark.capabilities.job_types}
     jobs = JobService(
-        store, {ClusterEngine.LOCAL: RUNNABLE}, supervisor, audit=accounts.store,
+        store, runnable, supervisor, audit=accounts.store,
         read_roots=settings.read_roots,
         sole_project=None if cluster.containment.per_project else defaults.project_id)
     files = FileService(store, lambda c: cluster.area(c.project_id, c.id),

@@ -27,6 +27,9 @@ class LaunchSpec:
     #: The job's first process is its sandbox, which ends when the job does: a
     #: polite kill goes to the job's other processes, so that they get their grace.
     sandboxed: bool = False
+    #: What an engine that runs jobs elsewhere submits instead of ``argv`` (a cluster
+    #: master's request), built by that engine's commands; None for processes here.
+    request: object | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,137 @@
+"""Turns a ``SparkSubmit`` job into the REST request that runs its driver on a worker
+of a standalone cluster (cluster deploy mode).
+
+The job's arguments are spark-submit's: the options it has a property for become
+Spark properties, the cluster decides the master and deploy mode, and ``hdfs:///``
+paths name the cluster's file area, which every host of the cluster sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ...domain.clusters import ClusterEngine
+from ...domain.errors import InvalidParameter, JobTypeNotSupported
+from ...domain.jobs import Job, JobType, split_spark_options
+from ...domain.paths import hdfs_parts
+from ..base import LaunchFailed, LaunchSpec
+from .engine import SparkLaunch
+from .rest import CreateRequest, jvm_app, python_app
+
+#: spark-submit options that are a Spark property.
+OPTION_PROPERTIES: Mapping[str, str] = {
+    "--driver-memory": "spark.driver.memory",
+    "--driver-cores": "spark.driver.cores",
+    "--executor-memory": "spark.executor.memory",
+    "--executor-cores": "spark.executor.cores",
+    "--total-executor-cores": "spark.cores.max",
+    "--driver-java-options": "spark.driver.extraJavaOptions",
+    "--files": "spark.files",
+}
+#: Options the cluster decides, or that only name the app: dropped.
+IGNORED = frozenset({"--master", "--deploy-mode", "--name", "--verbose", "-v"})
+#: Properties the service sets for every driver, whatever the job says.
+SERVICE_KEYS = frozenset({"spark.master", "spark.submit.deployMode", "spark.app.name",
+                          "spark.jars", "spark.submit.pyFiles", "spark.pyspark.python",
+                          "spark.pyspark.driver.python"})
+
+FIELD = "arguments"
+
+
+def localize(arg: str, area_root: Path) -> str:
+    """``arg`` with each ``hdfs:///path`` item (of a comma-separated list, or the value
+    of a ``key=`` item) made the path in the cluster's file area that it names."""
+    if "hdfs://" not in arg:
+        return arg
+    return ",".join(_localize_item(item, area_root) for item in arg.split(","))
+
+
+def _localize_item(item: str, area_root: Path) -> str:
+    key, sep, value = item.rpartition("=") if not item.startswith("hdfs://") else ("", "", item)
+    try:
+        parts = hdfs_parts(value)
+    except ValueError as exc:
+        raise InvalidParameter(FIELD, f"{value!r}: {exc}") from None
+    return item if parts is None else key + sep + str(area_root.joinpath(*parts))
+
+
+def _conf(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not key.strip():
+        raise InvalidParameter(FIELD, f"--conf {value!r}: expected KEY=VALUE")
+    return key.strip(), val
+
+
+class SparkStandaloneCommands:
+    """``cluster_of`` finds a job's cluster (its master's URLs); ``area_root`` is the
+    directory the job's ``hdfs:///`` paths live in; ``python`` is the interpreter, at
+    the same path on every host, that runs Python apps."""
+
+    def __init__(self, cluster_of: Callable[[str], tuple[str, str] | None],
+                 area_root: Callable[[Job], Path], python: str) -> None:
+        self._cluster_of = cluster_of
+        self._area_root = area_root
+        self.python = python
+
+    def may_block(self, job: Job) -> bool:
+        return True  # it reads the cluster's record
+
+    def finished(self, job: Job, run_dir: Path) -> None:
+        """The driver's logs stay on its worker."""
+
+    def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
+        urls = self._cluster_of(job.cluster_id)
+        if urls is None:
+            raise LaunchFailed(f"cluster {job.cluster_id} is not a spark-standalone cluster")
+        master, rest_url = urls
+        if job.type.stored is not JobType.SPARK_SUBMIT:
+            raise JobTypeNotSupported(
+                f"{job.type} jobs cannot run on a {ClusterEngine.SPARK_STANDALONE} cluster yet")
+        request = self.request(job, master, self._area_root(job))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return LaunchSpec(job.id, (), run_dir, run_dir,
+                          request=SparkLaunch(rest_url, request))
+
+    def request(self, job: Job, master: str, area: Path) -> CreateRequest:
+        options, app = split_spark_options([localize(a, area) for a in job.arguments])
+        if not app:
+            raise InvalidParameter(FIELD, "no application (a jar or a .py file) is given")
+        resource, *app_args = app
+        main_class = ""
+        jars: list[str] = []
+        py_files: list[str] = []
+        properties = {k: localize(v, area) for k, v in job.properties.items()}
+        for group in options:
+            name, eq, inline = group[0].partition("=")
+            value = inline if eq else (group[1] if len(group) > 1 else "")
+            if name in IGNORED:
+                continue
+            if not value and not eq:
+                raise InvalidParameter(FIELD, f"{name} is not supported on this cluster")
+            if name == "--class":
+                main_class = value
+            elif name in ("--conf", "-c"):
+                key, val = _conf(value)
+                properties[key] = val
+            elif name == "--jars":
+                jars.extend(j for j in value.split(",") if j)
+            elif name == "--py-files":
+                py_files.extend(p for p in value.split(",") if p)
+            elif name in OPTION_PROPERTIES:
+                properties[OPTION_PROPERTIES[name]] = value
+            else:
+                raise InvalidParameter(FIELD, f"{name} is not supported on this cluster")
+        given = {k: v for k, v in properties.items() if k not in SERVICE_KEYS}
+        name = job.name or job.id
+        try:
+            if resource.endswith(".py"):
+                return python_app(master=master, app_name=name, script=resource,
+                                  python=self.python, args=app_args, py_files=py_files,
+                                  properties=given)
+            if not main_class:
+                raise InvalidParameter(FIELD, "--class is required for a JVM application")
+            return jvm_app(master=master, app_name=name, jar=resource, main_class=main_class,
+                           args=app_args, jars=jars, properties=given)
+        except ValueError as exc:
+            raise InvalidParameter(FIELD, str(exc)) from None

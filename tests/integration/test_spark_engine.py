@@ -1,0 +1,367 @@
+"""The Spark standalone engine on the namespaced cluster: jobs become cluster-mode
+drivers on the workers, their ends and kills are learnt from the master, and a new
+engine finds a running driver again from its handle's text. Its commands and the
+router between engines are checked here too (no cluster needed for those)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mrsjobs.domain.clusters import ClusterEngine
+from mrsjobs.domain.errors import InvalidParameter, JobTypeNotSupported
+from mrsjobs.domain.jobs import ExitStatus, Job, JobResult, JobState, JobType
+from mrsjobs.engines.base import Handle, LaunchSpec, Result
+from mrsjobs.engines.memory import MemoryEngine
+from mrsjobs.engines.router import EngineRouter
+from mrsjobs.engines.spark_standalone.commands import SparkStandaloneCommands
+from mrsjobs.engines.spark_standalone.engine import (
+    SparkDriverHandle,
+    SparkLaunch,
+    SparkStandaloneEngine,
+)
+from mrsjobs.engines.spark_standalone.rest import PYTHON_RUNNER, DriverState, SparkRest
+from tests.fixtures.sparkapp.build import COUNT_PY, PI, SLEEP
+from tests.support.spark_cluster import SparkCluster
+from tests.support.waiting import free_port, wait_for
+
+#: Driver and executor of one app fit one worker (1g), beside the driver's own core;
+#: one executor core, so that another app's driver still finds a core.
+SMALL = {"spark.driver.memory": "512m", "spark.executor.memory": "512m",
+         "spark.driver.cores": "1", "spark.cores.max": "1",
+         "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"}
+APP_TIMEOUT_S = 120.0
+MASTER = "spark://10.213.0.2:7077"
+
+
+class Heard:
+    """Every job's one report, as the engine made it."""
+
+    def __init__(self) -> None:
+        self.starts: list[str] = []
+        self._ends: dict[str, asyncio.Future[tuple[str, object]]] = {}
+
+    def _end(self, job_id: str) -> asyncio.Future[tuple[str, object]]:
+        if job_id not in self._ends:
+            self._ends[job_id] = asyncio.get_running_loop().create_future()
+        return self._ends[job_id]
+
+    async def end_of(self, job_id: str, timeout: float = APP_TIMEOUT_S) -> tuple[str, object]:
+        return await asyncio.wait_for(asyncio.shield(self._end(job_id)), timeout)
+
+    def _report(self, job_id: str, kind: str, value: object) -> None:
+        end = self._end(job_id)
+        assert not end.done(), f"{job_id}: a second report {kind} after {end.result()}"
+        end.set_result((kind, value))
+
+    def started(self, handle: Handle) -> None:
+        self.starts.append(handle.job_id)
+
+    def ended(self, job_id: str, end: ExitStatus | Result) -> None:
+        self._report(job_id, "ended", end)
+
+    def killed(self, job_id: str, at_ms: int) -> None:
+        self._report(job_id, "killed", at_ms)
+
+    def unwatchable(self, job_id: str, error: Exception) -> None:
+        self._report(job_id, "unwatchable", error)
+
+
+def run(coro: Callable[[], Awaitable[Any]], timeout: float = 3 * APP_TIMEOUT_S) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), timeout))
+
+
+def _job(args: list[str], *, job_type: JobType = JobType.SPARK_SUBMIT,
+         properties: Mapping[str, str] | None = None) -> Job:
+    job_id = uuid.uuid4().hex
+    return Job(job_id, "p1", "c1", f"job-{job_id[:8]}", job_type, "user", "default",
+               tuple(args), dict(properties or {}), JobState.RUNNING, JobResult.UNDEFINED,
+               0.0, 0)
+
+
+def _conf(props: Mapping[str, str]) -> list[str]:
+    return [a for k, v in props.items() for a in ("--conf", f"{k}={v}")]
+
+
+@pytest.fixture
+def area(tmp_path: Path) -> Path:
+    root = tmp_path / "area"
+    root.mkdir()
+    return root
+
+
+def _commands(area: Path, cluster: SparkCluster | None = None) -> SparkStandaloneCommands:
+    urls = (cluster.master_url, cluster.rest_url) if cluster else (MASTER, "http://10.213.0.2:6066")
+    return SparkStandaloneCommands(lambda _: urls, lambda _: area, sys.executable)
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def test_commands_build_a_jvm_request_in_the_file_area(area: Path, tmp_path: Path) -> None:
+    job = _job(["--master", "yarn", "--deploy-mode", "client", "--class", PI,
+                "--conf", "spark.master=local[*]", "--conf=spark.executor.memory=1g",
+                "--driver-memory", "600m", "--jars", "hdfs:///lib/a.jar",
+                "hdfs:///apps/app.jar", "4", "hdfs:///in"],
+               properties={"spark.app.name": "mine", "spark.eventLog.enabled": "false"})
+    spec = _commands(area).launch_spec(job, tmp_path / "run")
+    assert isinstance(spec.request, SparkLaunch)
+    request = spec.request.request
+    props = request.spark_properties
+    assert request.main_class == PI
+    assert request.app_resource == (area / "apps/app.jar").as_uri()
+    assert request.app_args == ("4", str(area / "in"))
+    # The cluster decides the master, the deploy mode and the app's name.
+    assert props["spark.master"] == MASTER
+    assert props["spark.submit.deployMode"] == "cluster"
+    assert props["spark.app.name"] == job.name
+    assert props["spark.jars"] == ",".join([(area / "apps/app.jar").as_uri(),
+                                           (area / "lib/a.jar").as_uri()])
+    assert (props["spark.executor.memory"], props["spark.driver.memory"]) == ("1g", "600m")
+    assert props["spark.eventLog.enabled"] == "false"
+
+
+def test_commands_run_python_apps_through_python_runner(area: Path, tmp_path: Path) -> None:
+    spec = _commands(area).launch_spec(
+        _job(["--py-files", "hdfs:///lib/dep.py", "hdfs:///apps/count.py", "10"],
+             job_type=JobType.SPARK_PYTHON), tmp_path / "run")
+    assert isinstance(spec.request, SparkLaunch)
+    request = spec.request.request
+    assert request.main_class == PYTHON_RUNNER
+    script = (area / "apps/count.py").as_uri()
+    assert request.app_args == (script, (area / "lib/dep.py").as_uri(), "10")
+    assert request.spark_properties["spark.pyspark.python"] == sys.executable
+
+
+@pytest.mark.parametrize(("args", "problem"), [
+    (["--packages", "a:b:1", "--class", PI, "/x.jar"], "--packages is not supported"),
+    (["--supervise", "--class", PI, "/x.jar"], "--supervise is not supported"),
+    (["/x.jar"], "--class is required"),
+    (["--class", PI], "no application"),
+    (["--conf", "novalue", "--class", PI, "/x.jar"], "expected KEY=VALUE"),
+    (["--class", PI, "hdfs://host/x.jar"], "hdfs:///path"),
+])
+def test_commands_refuse_what_they_cannot_honour(area: Path, tmp_path: Path,
+                                                 args: list[str], problem: str) -> None:
+    with pytest.raises(InvalidParameter, match=problem) as caught:
+        _commands(area).launch_spec(_job(args), tmp_path / "run")
+    assert caught.value.field == "arguments"
+
+
+def test_commands_refuse_other_job_types(area: Path, tmp_path: Path) -> None:
+    with pytest.raises(JobTypeNotSupported, match="SparkSql"):
+        _commands(area).launch_spec(_job(["select 1"], job_type=JobType.SPARK_SQL),
+                                    tmp_path / "run")
+
+
+# -- routing ----------------------------------------------------------------------------
+
+
+def test_router_sends_each_job_to_its_engine(tmp_path: Path) -> None:
+    local = MemoryEngine()
+    spark = SparkStandaloneEngine()
+    router = EngineRouter({ClusterEngine.LOCAL: local, ClusterEngine.SPARK_STANDALONE: spark})
+    assert router.capabilities.job_types >= {JobType.SPARK_SUBMIT, JobType.MAP_REDUCE}
+
+    async def scenario() -> None:
+        handle = await router.launch(LaunchSpec("l1", ("true",), tmp_path, tmp_path))
+        assert local.running() == ["l1"]
+        # A local handle's text names no engine: the local engine finds it again.
+        again = router.attach("l1", tmp_path, handle.dumps())
+        assert again is not None and again.launcher_id == handle.launcher_id
+        assert router.signal(handle, force=True) is True
+        # A driver's handle names its engine.
+        text = SparkDriverHandle("s1", 1, "driver-1", "http://127.0.0.1:1").dumps()
+        assert json.loads(text)["engine"] == "spark-standalone"
+        assert router.attach("s1", tmp_path, None) is None  # nothing recorded: local
+        await router.close()
+
+    run(scenario)
+
+
+def test_an_unreachable_master_ends_the_job_failed_after_its_timeout(tmp_path: Path) -> None:
+    engine = SparkStandaloneEngine(unreachable_timeout_s=0.5)
+    heard = Heard()
+
+    async def scenario() -> tuple[str, object]:
+        await engine.start(heard)
+        assert engine.attach("u1", tmp_path, None) is None
+        text = SparkDriverHandle("u1", 1, "driver-20260101-0000",
+                                 f"http://127.0.0.1:{free_port()}").dumps()
+        handle = engine.attach("u1", tmp_path, text)
+        assert handle is not None and handle.launcher_id == "driver-20260101-0000"
+        end = await heard.end_of("u1", timeout=30)
+        await engine.close()
+        return end
+
+    kind, end = run(scenario)
+    assert kind == "ended" and isinstance(end, Result)
+    assert (end.outcome.state, end.outcome.result) == (JobState.FAILED, JobResult.FAILED)
+    assert "unreachable" in (end.outcome.diagnostics or "")
+
+
+# -- on the namespaced cluster ----------------------------------------------------------
+
+
+@pytest.fixture
+def app_area(area: Path, sparkapp_jar: Path) -> Path:
+    (area / "apps").mkdir()
+    shutil.copy(sparkapp_jar, area / "apps" / "sparkapp.jar")
+    shutil.copy(COUNT_PY, area / "apps" / "count.py")
+    return area
+
+
+@pytest.fixture
+def rest(spark_cluster: SparkCluster) -> Iterator[SparkRest]:
+    with spark_cluster.rest() as client:
+        yield client
+
+
+def _jvm_job(main_class: str, *args: str) -> Job:
+    return _job([*_conf(SMALL), "--class", main_class, "hdfs:///apps/sparkapp.jar", *args])
+
+
+def _sleep_ready(cluster: SparkCluster, rest: SparkRest, driver_id: str) -> None:
+    """Wait until the Sleep driver runs on a worker with its SparkContext up."""
+    def ready() -> bool:
+        status = rest.status(driver_id)
+        assert status.state is None or not status.state.terminal, status
+        if status.state is not DriverState.RUNNING or status.worker_host is None:
+            return False
+        stdout = (cluster.work_dir(cluster.worker_at(status.worker_host)) / driver_id
+                  / "stdout")
+        return stdout.is_file() and "SLEEP_READY" in stdout.read_text()
+
+    wait_for(ready, timeout=APP_TIMEOUT_S, interval=0.05, message=f"{driver_id} ready")
+
+
+def _master_says(cluster: SparkCluster, driver_id: str) -> DriverState | None:
+    with cluster.ui() as ui:
+        driver = ui.state().driver(driver_id)
+    return driver.state if driver else None
+
+
+def _launch_and_end(cluster: SparkCluster, area: Path, job: Job,
+                    tmp_path: Path) -> tuple[SparkDriverHandle, tuple[str, object]]:
+    engine = SparkStandaloneEngine()
+    heard = Heard()
+
+    async def scenario() -> tuple[SparkDriverHandle, tuple[str, object]]:
+        await engine.start(heard)
+        try:
+            spec = _commands(area, cluster).launch_spec(job, tmp_path / job.id)
+            handle = await engine.launch(spec)
+            return handle, await heard.end_of(job.id)
+        finally:
+            await engine.close()
+
+    handle, end = run(scenario)
+    assert heard.starts == [job.id]
+    return handle, end
+
+
+@pytest.mark.spark
+def test_a_jvm_app_runs_to_success(spark_cluster: SparkCluster, app_area: Path,
+                                   tmp_path: Path) -> None:
+    handle, (kind, end) = _launch_and_end(spark_cluster, app_area, _jvm_job(PI, "4"),
+                                          tmp_path)
+    assert handle.launcher_id == handle.driver_id and handle.driver_id.startswith("driver-")
+    assert kind == "ended" and isinstance(end, Result), (kind, end)
+    assert (end.outcome.state, end.outcome.result) == (JobState.FINISHED, JobResult.SUCCEEDED)
+    assert _master_says(spark_cluster, handle.driver_id) is DriverState.FINISHED
+
+
+@pytest.mark.spark
+def test_a_python_app_runs_to_success(spark_cluster: SparkCluster, app_area: Path,
+                                      tmp_path: Path) -> None:
+    job = _job([*_conf(SMALL), "hdfs:///apps/count.py", "1000"], job_type=JobType.SPARK_PYTHON)
+    handle, (kind, end) = _launch_and_end(spark_cluster, app_area, job, tmp_path)
+    assert kind == "ended" and isinstance(end, Result), (kind, end)
+    assert (end.outcome.state, end.outcome.result) == (JobState.FINISHED, JobResult.SUCCEEDED)
+    assert _master_says(spark_cluster, handle.driver_id) is DriverState.FINISHED
+
+
+@pytest.mark.spark
+def test_a_failing_app_ends_failed(spark_cluster: SparkCluster, app_area: Path,
+                                   tmp_path: Path) -> None:
+    handle, (kind, end) = _launch_and_end(spark_cluster, app_area,
+                                          _jvm_job(PI, "not-a-number"), tmp_path)
+    assert kind == "ended" and isinstance(end, Result), (kind, end)
+    assert (end.outcome.state, end.outcome.result) == (JobState.FINISHED, JobResult.FAILED)
+    assert handle.driver_id in (end.outcome.diagnostics or "")
+
+
+@pytest.mark.spark
+def test_a_kill_ends_the_driver_at_the_master(spark_cluster: SparkCluster, rest: SparkRest,
+                                              app_area: Path, tmp_path: Path) -> None:
+    engine = SparkStandaloneEngine()
+    heard = Heard()
+    job = _jvm_job(SLEEP, "600", "0")
+
+    async def scenario() -> tuple[SparkDriverHandle, tuple[str, object], bool]:
+        await engine.start(heard)
+        handle = await engine.launch(
+            _commands(app_area, spark_cluster).launch_spec(job, tmp_path / job.id))
+        try:
+            await asyncio.to_thread(_sleep_ready, spark_cluster, rest, handle.driver_id)
+            assert engine.signal(handle, force=False) is True
+            end = await heard.end_of(job.id, timeout=30)
+            # Nothing is left to signal.
+            again = engine.signal(handle, force=True)
+            return handle, end, again
+        finally:
+            await engine.close()
+            await asyncio.to_thread(rest.kill, handle.driver_id)
+
+    handle, (kind, _), again = run(scenario)
+    assert kind == "killed"
+    assert again is False
+    assert _master_says(spark_cluster, handle.driver_id) is DriverState.KILLED
+
+
+@pytest.mark.spark
+def test_a_new_engine_finds_a_running_driver_again(spark_cluster: SparkCluster,
+                                                   rest: SparkRest, app_area: Path,
+                                                   tmp_path: Path) -> None:
+    job = _jvm_job(SLEEP, "600", "0")
+
+    async def first_service() -> str:
+        engine = SparkStandaloneEngine()
+        await engine.start(Heard())
+        handle = await engine.launch(
+            _commands(app_area, spark_cluster).launch_spec(job, tmp_path / job.id))
+        await engine.close()  # the service goes away; its driver runs on
+        return handle.dumps()
+
+    text = run(first_service)
+    driver_id = json.loads(text)["driver_id"]
+    try:
+        _sleep_ready(spark_cluster, rest, driver_id)
+        engine = SparkStandaloneEngine()
+        heard = Heard()
+
+        async def second_service() -> tuple[SparkDriverHandle | None, tuple[str, object]]:
+            await engine.start(heard)
+            try:
+                handle = await asyncio.to_thread(engine.attach, job.id, tmp_path / job.id,
+                                                 text)
+                assert handle is not None
+                assert engine.signal(handle, force=False) is True
+                return handle, await heard.end_of(job.id, timeout=30)
+            finally:
+                await engine.close()
+
+        handle, (kind, _) = run(second_service)
+        assert handle is not None and handle.driver_id == driver_id
+        assert kind == "killed"
+        assert _master_says(spark_cluster, driver_id) is DriverState.KILLED
+    finally:
+        rest.kill(driver_id)
