@@ -10,7 +10,7 @@ import pytest
 from mrsjobs.containment.host import ContainmentUnavailable, open_containment
 from mrsjobs.containment.sandbox import Confinement, Isolation, Sandbox
 from mrsjobs.containment.tenants import Tenant, tenant_name
-from mrsjobs.engines.local.commands import localize
+from mrsjobs.domain.paths import localize
 from mrsjobs.settings import Settings
 
 TENANT = Tenant("p1", tenant_name("p1"), 2001, 2002, tenant_name("p1"))

@@ -6,7 +6,7 @@ enforces them; these give the user a clear error at submit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import PurePosixPath
+from pathlib import PurePath, PurePosixPath
 
 #: A path in the cluster's file area, as MRS users write it.
 HDFS_SCHEME = "hdfs://"
@@ -70,3 +70,27 @@ def under_root(value: str, roots: Sequence[PurePosixPath]) -> PurePosixPath | No
         if pure == root or root in pure.parents:
             return pure
     return None
+
+
+def localize(arg: str, area_root: PurePath, *, strict: bool = False) -> str:
+    """``arg`` with each ``hdfs:///path`` in it made the path in the cluster's file area
+    (under ``area_root``) that it names: the whole argument, each item of a
+    comma-separated list, or the value of a ``key=hdfs:///path`` item.
+
+    A malformed ``hdfs:`` item is left as it is (submit refused it where it is a path,
+    so elsewhere it names nothing), or, with ``strict``, raises ValueError.
+    """
+    if "hdfs://" not in arg:
+        return arg
+    return ",".join(_localize_item(item, area_root, strict) for item in arg.split(","))
+
+
+def _localize_item(item: str, area_root: PurePath, strict: bool) -> str:
+    key, sep, value = item.rpartition("=") if not item.startswith("hdfs://") else ("", "", item)
+    try:
+        parts = hdfs_parts(value)
+    except ValueError as exc:
+        if strict:
+            raise ValueError(f"{value!r}: {exc}") from None
+        parts = None
+    return item if parts is None else key + sep + str(area_root.joinpath(*parts))

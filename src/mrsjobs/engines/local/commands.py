@@ -17,7 +17,7 @@ from ...containment.sandbox import Confinement
 from ...containment.tenants import TenancyError, Tenant
 from ...domain.errors import JobTypeNotSupported, MrsError
 from ...domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType, split_spark_options
-from ...domain.paths import hdfs_parts
+from ...domain.paths import hdfs_parts, localize
 from ...settings import Settings
 from ...store.filearea import FileArea
 from ..base import LaunchFailed, LaunchSpec
@@ -202,24 +202,6 @@ class LocalCluster:
             for name in ("stdout.log", "stderr.log"):
                 if (run_dir / name).exists():
                     area.copy_in(run_dir / name, (*parts, name))
-
-
-def localize(arg: str, area_root: Path) -> str:
-    """``arg`` with each ``hdfs:///path`` in it made the local path in the cluster's file
-    area that it names: the whole argument, each item of a comma-separated list, or the
-    value of a ``key=hdfs:///path`` item."""
-    if "hdfs://" not in arg:
-        return arg
-    return ",".join(_localize_item(item, area_root) for item in arg.split(","))
-
-
-def _localize_item(item: str, area_root: Path) -> str:
-    key, sep, value = item.rpartition("=") if not item.startswith("hdfs://") else ("", "", item)
-    try:
-        parts = hdfs_parts(value)
-    except ValueError:
-        parts = None  # refused at submit where it is a path; left as it is, it names nothing
-    return item if parts is None else key + sep + str(area_root.joinpath(*parts))
 
 
 def _area_parts(field: str, value: str) -> tuple[str, ...]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ...domain import paths
 from ...domain.clusters import ClusterEngine
 from ...domain.errors import InvalidParameter, JobTypeNotSupported
 from ...domain.jobs import Job, JobType, split_spark_options
-from ...domain.paths import hdfs_parts
 from ..base import LaunchFailed, LaunchSpec
 from .engine import SparkLaunch
 from .rest import CreateRequest, jvm_app, python_app
@@ -39,21 +39,12 @@ SERVICE_KEYS = frozenset({"spark.master", "spark.submit.deployMode", "spark.app.
 FIELD = "arguments"
 
 
+
 def localize(arg: str, area_root: Path) -> str:
-    """``arg`` with each ``hdfs:///path`` item (of a comma-separated list, or the value
-    of a ``key=`` item) made the path in the cluster's file area that it names."""
-    if "hdfs://" not in arg:
-        return arg
-    return ",".join(_localize_item(item, area_root) for item in arg.split(","))
-
-
-def _localize_item(item: str, area_root: Path) -> str:
-    key, sep, value = item.rpartition("=") if not item.startswith("hdfs://") else ("", "", item)
     try:
-        parts = hdfs_parts(value)
+        return paths.localize(arg, area_root, strict=True)
     except ValueError as exc:
-        raise InvalidParameter(FIELD, f"{value!r}: {exc}") from None
-    return item if parts is None else key + sep + str(area_root.joinpath(*parts))
+        raise InvalidParameter(FIELD, str(exc)) from None
 
 
 def _conf(value: str) -> tuple[str, str]:
