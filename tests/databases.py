@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from alembic.config import Config
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
 POSTGRES_URL = os.environ.get(
@@ -68,3 +69,12 @@ def database(backend: str, tmp_path: Path) -> Iterator[str]:
     else:
         with postgres_database() as url:
             yield url
+
+
+def alembic(conn: Connection) -> Config:
+    """Alembic's configuration for the service's migrations, run in ``conn``'s
+    transaction: to move a test database to a given version."""
+    config = Config()
+    config.set_main_option("script_location", "mrsjobs.store:migrations")
+    config.attributes["connection"] = conn
+    return config

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 
 from mrsjobs.domain.access import Identity
 from mrsjobs.domain.clusters import ClusterConfig, ClusterEngine
@@ -18,6 +17,7 @@ from mrsjobs.service.clusters import create_cluster
 from mrsjobs.service.jobs import JobService
 from mrsjobs.store import Store
 from mrsjobs.store.clusters import ClusterConflict
+from tests.databases import alembic
 
 SPARK = ClusterConfig(ClusterEngine.SPARK_STANDALONE, "spark://10.1.0.2:7077",
                       "http://10.1.0.2:6066", "/srv/spark-files", 3)
@@ -102,11 +102,8 @@ def test_hadoop_jobs_are_refused_on_a_standalone_cluster(store: Store,
 
 def test_clusters_from_before_are_local(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'm.db'}")
-    config = Config()
-    config.set_main_option("script_location", "mrsjobs.store:migrations")
     with store.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0006")
+        command.upgrade(alembic(conn), "0006")
         conn.exec_driver_sql("INSERT INTO projects VALUES ('p1', 'p1', 1)")
         conn.exec_driver_sql("INSERT INTO clusters VALUES ('c1', 'p1', 'old', "
                              "'Hadoop,Hive,Spark', 5)")

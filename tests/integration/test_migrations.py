@@ -6,7 +6,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
@@ -14,6 +13,7 @@ from mrsjobs.domain.access import Role
 from mrsjobs.store import Store
 from mrsjobs.store.identity import IdentityStore
 from mrsjobs.store.tables import metadata
+from tests.databases import alembic
 
 
 def test_upgrade_head_matches_the_models(db_url: str) -> None:
@@ -31,11 +31,8 @@ def test_upgrade_head_matches_the_models(db_url: str) -> None:
 def test_downgrade_to_base_and_back(db_url: str) -> None:
     store = Store(db_url)
     store.migrate()
-    config = Config()
-    config.set_main_option("script_location", "mrsjobs.store:migrations")
     with store.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "base")
+        command.downgrade(alembic(conn), "base")
     assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.migrate()
     assert {"projects", "clusters", "tokens", "jobs", "instances", "users", "access_keys",
@@ -46,11 +43,8 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
 def test_tokens_from_before_identity_keep_working(tmp_path: Path) -> None:
     """A token issued at 0001 acts, after the upgrade, as a member's that never expires."""
     store = Store(f"sqlite:///{tmp_path / 'm.db'}")
-    config = Config()
-    config.set_main_option("script_location", "mrsjobs.store:migrations")
     with store.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
+        command.upgrade(alembic(conn), "0001")
         conn.exec_driver_sql("INSERT INTO projects VALUES ('p1', 'p1', 1)")
         conn.exec_driver_sql("INSERT INTO tokens VALUES ('h1', 'p1', 'alice', 1)")
     store.migrate()
