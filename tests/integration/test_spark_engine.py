@@ -177,7 +177,7 @@ def test_router_sends_each_job_to_its_engine(tmp_path: Path) -> None:
         # A local handle's text names no engine: the local engine finds it again.
         again = router.attach("l1", tmp_path, handle.dumps())
         assert again is not None and again.launcher_id == handle.launcher_id
-        assert router.signal(handle, force=True) is True
+        assert await router.signal(handle, force=True) is True
         # A driver's handle names its engine.
         text = SparkDriverHandle("s1", 1, "driver-1", "http://127.0.0.1:1").dumps()
         assert json.loads(text)["engine"] == "spark-standalone"
@@ -312,10 +312,10 @@ def test_a_kill_ends_the_driver_at_the_master(spark_cluster: SparkCluster, rest:
             _commands(app_area, spark_cluster).launch_spec(job, tmp_path / job.id))
         try:
             await asyncio.to_thread(_sleep_ready, spark_cluster, rest, handle.driver_id)
-            assert engine.signal(handle, force=False) is True
+            assert await engine.signal(handle, force=False) is True
             end = await heard.end_of(job.id, timeout=30)
             # Nothing is left to signal.
-            again = engine.signal(handle, force=True)
+            again = await engine.signal(handle, force=True)
             return handle, end, again
         finally:
             await engine.close()
@@ -354,7 +354,7 @@ def test_a_new_engine_finds_a_running_driver_again(spark_cluster: SparkCluster,
                 handle = await asyncio.to_thread(engine.attach, job.id, tmp_path / job.id,
                                                  text)
                 assert handle is not None
-                assert engine.signal(handle, force=False) is True
+                assert await engine.signal(handle, force=False) is True
                 return handle, await heard.end_of(job.id, timeout=30)
             finally:
                 await engine.close()

@@ -128,10 +128,11 @@ class Engine(Protocol[H]):
         """Start the job and watch it; raise :class:`LaunchFailed` if it cannot start."""
         ...
 
-    def signal(self, handle: H, *, force: bool) -> bool:
+    async def signal(self, handle: H, *, force: bool) -> bool:
         """Ask the job to stop (SIGTERM), or make it (SIGKILL with ``force``).
 
         True if the request was delivered, False if nothing of the job was left.
+        An engine whose request may wait (a remote master) makes it off the loop.
         """
         ...
 

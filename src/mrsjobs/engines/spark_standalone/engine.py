@@ -114,7 +114,11 @@ class SparkStandaloneEngine:
         self._watch(handle)
         return handle
 
-    def signal(self, handle: SparkDriverHandle, *, force: bool) -> bool:
+    async def signal(self, handle: SparkDriverHandle, *, force: bool) -> bool:
+        # HTTP calls that may wait up to their timeout: off the supervisor's loop.
+        return await asyncio.to_thread(self._kill, handle)
+
+    def _kill(self, handle: SparkDriverHandle) -> bool:
         # Standalone has one way to stop a driver: a polite and a forced kill are the
         # same request (the forced one repeats it).
         rest = self._rest(handle.rest_url)
