@@ -52,6 +52,9 @@ class Driver:
     def started(self, handle: Handle) -> None:
         pass
 
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        raise AssertionError(f"{job_id}: these engines know no application")
+
     def ended(self, job_id: str, end: ExitStatus | Result) -> None:
         if not self._end(job_id).done():
             self._end(job_id).set_result(end)
@@ -150,6 +153,9 @@ class Heard:
 
     def started(self, handle: Handle) -> None:
         self.reports.append(("started", handle.job_id))
+
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        self.reports.append(("tracked", job_id))
 
     def ended(self, job_id: str, end: ExitStatus | Result) -> None:
         self.reports.append(("ended", job_id))

@@ -99,6 +99,10 @@ class EngineEvents(Protocol):
         """The job runs (for an engine that queues jobs, after ``launch`` returned)."""
         ...
 
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        """The running job's application is known: its id and its page."""
+        ...
+
     def ended(self, job_id: str, end: ExitStatus | Result) -> None:
         """The job, and everything it started, has ended."""
         ...
