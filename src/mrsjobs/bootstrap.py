@@ -10,10 +10,11 @@ import uuid
 from dataclasses import dataclass
 
 from .domain.clusters import ClusterConfig, ClusterEngine
-from .domain.jobs import Component
+from .domain.jobs import Component, JobSpec
 from .engines.local.commands import RUNNABLE, LocalCluster
 from .engines.local.engine import ProcessEngine
 from .engines.router import CommandsRouter, EngineRouter
+from .engines.spark_standalone.capacity import Capacity, StandaloneRoom, check_fits
 from .engines.spark_standalone.commands import SparkStandaloneCommands
 from .engines.spark_standalone.engine import SparkStandaloneEngine
 from .identity.accounts import Accounts
@@ -23,7 +24,7 @@ from .service.clusters import ClusterService
 from .service.files import FileService
 from .service.jobs import JobService
 from .settings import Settings
-from .store import Store
+from .store import Cluster, Store
 from .store.identity import IdentityStore
 from .store.notify import KillListener
 from .store.serverkey import agree_on_key
@@ -162,6 +163,7 @@ def build(settings: Settings) -> Runtime:
         found = store.cluster_by_id(cluster_id)
         return found.config if found else None
 
+    capacity = Capacity()
     spark = SparkStandaloneEngine(poll_s=settings.cluster_poll_s,
                                   unreachable_timeout_s=settings.cluster_unreachable_s,
                                   max_log_bytes=settings.max_log_bytes)
@@ -192,14 +194,21 @@ def build(settings: Settings) -> Runtime:
             instance_timeout_s=settings.instance_timeout_s,
             lost_timeout_s=settings.lost_timeout_s,
         ),
+        room=StandaloneRoom(capacity, config_of),
     )
     accounts = open_accounts(settings, store)
+
+    def admit(found: Cluster, spec: JobSpec) -> None:
+        if found.engine is ClusterEngine.SPARK_STANDALONE:
+            check_fits(capacity, found.config, spec.arguments, spec.properties)
+
     runnable = {ClusterEngine.LOCAL: RUNNABLE,
                 ClusterEngine.SPARK_STANDALONE: spark.capabilities.job_types}
     jobs = JobService(
         store, runnable, supervisor, audit=accounts.store,
         read_roots=settings.read_roots,
-        sole_project=None if cluster.containment.per_project else defaults.project_id)
+        sole_project=None if cluster.containment.per_project else defaults.project_id,
+        admit=admit)
     files = FileService(store, lambda c: cluster.area(c.project_id, c.id),
                         settings.max_upload_bytes)
     purger = (Purger(store, RetentionConfig(

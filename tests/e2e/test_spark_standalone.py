@@ -1,6 +1,7 @@
 """Jobs on a Spark standalone cluster, end to end: a cluster made with ``mrsjobs cluster
-create`` pointing at the namespaced master, JVM jobs submitted through the v2 API whose
-drivers run on its workers, to success and to a kill the master confirms, and a service
+create`` pointing at the namespaced master, JVM and Python jobs submitted through the
+v2 API (and the real SDK) whose drivers run on its workers, to success and to a kill
+the master confirms; the cluster's capacity at submit and at dispatch; and a service
 SIGKILLed while its drivers run that finds them again when restarted."""
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ from typing import Any
 
 import httpx
 import pytest
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkmrs.v2 import (
+    CreateExecuteJobRequest,
+    JobExecution,
+    MrsClient,
+    ShowSingleJobExeRequest,
+    StopJobRequest,
+)
 
 from mrsjobs.engines.spark_standalone.rest import DriverState, SparkRest
 from mrsjobs.supervisor.loop import KILL_GATE_ENV
-from tests.fixtures.sparkapp.build import PI, SLEEP
+from tests.fixtures.sparkapp.build import COUNT_PY, PI, SLEEP
+from tests.support.clients import sdk_client
 from tests.support.server import FAST, PYTHON, Server
 from tests.support.spark_cluster import SparkCluster
 from tests.support.waiting import wait_for
@@ -155,6 +165,70 @@ def test_a_restarted_service_finds_its_drivers_again(server_factory: Callable[..
                 done = _ended(c, path, survivor)
                 assert (done["job_state"], done["job_result"]) == ("FINISHED", "SUCCEEDED")
                 assert rest.status(drivers[1]).state is DriverState.FINISHED
+        finally:
+            for driver_id in drivers:
+                rest.kill(driver_id)
+
+
+def test_the_sdk_on_a_cluster_with_room_for_two_drivers(fast_server: Server,
+                                                       spark_cluster: SparkCluster,
+                                                       sparkapp_jar: Path,
+                                                       tmp_path: Path) -> None:
+    """The real v2 client: a PySpark app runs to success with its driver on a worker;
+    a job whose driver no worker could hold is refused at submit; with a driver of a
+    whole worker's memory on each worker, a third job waits QUEUED, and killed there
+    it never reaches the master."""
+    s = fast_server
+    shared = tmp_path / "shared"
+    path = _spark_cluster_of(s, spark_cluster, sparkapp_jar, shared)
+    cluster_id = path.split("/")[4]
+    shutil.copy(COUNT_PY, shared / "apps" / "count.py")
+    client = sdk_client(MrsClient, s)
+
+    def submit(name: str, job_type: str, *args: str) -> str:
+        resp = client.create_execute_job(CreateExecuteJobRequest(
+            cluster_id=cluster_id, body=JobExecution(
+                job_type=job_type, job_name=name, arguments=list(args), properties=SMALL)))
+        job_id: str = resp.job_submit_result.job_id
+        return job_id
+
+    def detail(job_id: str) -> Any:
+        return client.show_single_job_exe(ShowSingleJobExeRequest(
+            cluster_id=cluster_id, job_execution_id=job_id)).job_detail
+
+    def ended(job_id: str) -> Any:
+        return wait_for(lambda: (d := detail(job_id)).job_state in ("FINISHED", "KILLED")
+                        and d, timeout=APP_TIMEOUT_S, interval=0.1, message=f"{job_id} ended")
+
+    drivers: list[str] = []
+    with spark_cluster.rest() as rest, spark_cluster.ui() as ui:
+        try:
+            count = ended(submit("count", "SparkPython", "hdfs:///apps/count.py", "1000"))
+            assert (count.job_state, count.job_result) == ("FINISHED", "SUCCEEDED")
+            assert count.launcher_id.startswith("driver-") and count.app_id.startswith("app-")
+
+            with pytest.raises(ClientRequestException) as refused:
+                submit("huge", "SparkSubmit", "--driver-memory", "64g", "--class", PI, JAR)
+            assert (refused.value.status_code, refused.value.error_code) == (400, "12000002")
+            assert "arguments" in refused.value.error_msg
+            assert "never run" in refused.value.error_msg
+
+            def known() -> set[str]:
+                state = ui.state()
+                return {d.id for d in (*state.active_drivers, *state.completed_drivers)}
+
+            before = known()
+            whole = ("--driver-memory", "1g", "--class", SLEEP, JAR, "600", "0")
+            first, second, third = (submit(f"w{i}", "SparkSubmit", *whole) for i in range(3))
+            with s.client() as c:
+                drivers += [_started(c, path, first, rest), _started(c, path, second, rest)]
+            assert detail(third).job_state == "ACCEPTED"
+            client.stop_job(StopJobRequest(cluster_id=cluster_id, job_execution_id=third))
+            killed = ended(third)
+            assert (killed.job_state, killed.job_result, killed.launcher_id) == (
+                "KILLED", "KILLED", "")
+            # The master saw the two drivers, and nothing of the third.
+            assert known() - before == set(drivers)
         finally:
             for driver_id in drivers:
                 rest.kill(driver_id)

@@ -68,13 +68,30 @@ class ArgvCommands:
         pass
 
 
+class Room:
+    """A cluster engine's room for more jobs, as a test sets it."""
+
+    def __init__(self, free: int | None) -> None:
+        self.room = free
+        self.taken = 0
+
+    def free(self, cluster_id: str) -> int | None:
+        return self.room
+
+    def took(self, cluster_id: str, jobs: int) -> None:
+        self.taken += jobs
+        if self.room is not None:
+            self.room -= jobs
+
+
 @pytest.fixture
 def make_harness(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Harness]]:
     started: list[Supervisor] = []
     stores: list[Store] = []
 
     def make(engine: MemoryEngine | None = None, store: Store | None = None,
-             commands: ArgvCommands | None = None, **config: Any) -> Harness:
+             commands: ArgvCommands | None = None, room: Room | None = None,
+             **config: Any) -> Harness:
         store = store or Store(db_url)
         store.migrate()
         defaults = ensure_defaults(store)
@@ -82,7 +99,7 @@ def make_harness(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Harness]
         settings = {"owner": "test", "runs_dir": tmp_path / "runs", "kill_grace_s": 5.0,
                      "poll_interval_s": 0.05} | config
         supervisor = Supervisor(store, engine, commands or ArgvCommands(),
-                                SupervisorConfig(**settings))
+                                SupervisorConfig(**settings), room)
         service = JobService(store, {ClusterEngine.LOCAL: frozenset(JobType)}, supervisor)
         supervisor.start()
         started.append(supervisor)
@@ -404,3 +421,19 @@ def test_a_cluster_with_its_own_max_running(make_harness: Callable[..., Harness]
         assert sum(h.launched(j) for j in ids) == ids.index(job_id) + 1
         h.engine.end(job_id)
         h.wait_state(job_id, JobState.FINISHED)
+
+
+def test_an_engine_without_room_holds_jobs_queued(make_harness: Callable[..., Harness]) -> None:
+    """A cluster whose engine has room for one more job gets one dispatched, whatever
+    its cap; the others wait QUEUED until the engine has room again."""
+    room = Room(1)
+    h = make_harness(max_running=10, room=room)
+    ids = [h.submit(name=f"r{i}") for i in range(3)]
+    wait_for(lambda: h.launched(ids[0]), message="the first job to run")
+    h.wait_state(ids[0], JobState.RUNNING)
+    assert room.taken == 1 and room.room == 0
+    assert [h.job(j).state for j in ids[1:]] == [JobState.ACCEPTED, JobState.ACCEPTED]
+    assert not any(h.launched(j) for j in ids[1:])
+    room.room = 2  # the engine's next reading: room for two
+    wait_for(lambda: all(h.launched(j) for j in ids), message="the others to run")
+    assert room.taken == 3

@@ -5,7 +5,7 @@ no wire format and no SQL here."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Protocol
 
@@ -96,8 +96,11 @@ class JobService:
     def __init__(self, store: Store, runnable: Mapping[ClusterEngine, frozenset[JobType]],
                  notifier: Notifier | None = None, audit: AuditLog | None = None, *,
                  read_roots: Sequence[PurePosixPath] = (),
-                 sole_project: str | None = None) -> None:
+                 sole_project: str | None = None,
+                 admit: Callable[[Cluster, JobSpec], None] | None = None) -> None:
         self.store = store
+        #: The cluster's own check of a job it could never run (its engine's capacity).
+        self.admit = admit
         self.runnable = runnable
         # Where jobs may read files from besides their cluster's file area (hdfs:///).
         self.read_roots = tuple(read_roots)
@@ -190,6 +193,8 @@ class JobService:
         self._check_contained(project_id)
         check_spec(spec, self.read_roots)
         self._check_runnable(cluster, spec.type)
+        if self.admit is not None:
+            self.admit(cluster, spec)
         return cluster
 
     def _check_runnable(self, cluster: Cluster, job_type: JobType) -> None:

@@ -25,6 +25,20 @@ class JobCommands(Protocol):
         ...
 
 
+class ClusterRoom(Protocol):
+    """How many more jobs a cluster's engine has room for, beside its cap on running
+    jobs (a cluster master's free cores and memory)."""
+
+    def free(self, cluster_id: str) -> int | None:
+        """Room for this many more now; None if the engine sets no limit. Must not
+        wait: it is asked on the supervisor's loop."""
+        ...
+
+    def took(self, cluster_id: str, jobs: int) -> None:
+        """``jobs`` were just dispatched to the cluster."""
+        ...
+
+
 @dataclass(frozen=True)
 class SupervisorConfig:
     owner: str

@@ -24,7 +24,7 @@ from ..engines.base import Engine, Handle, LaunchFailed
 from ..store import Store
 from ..store.instances import Registry
 from .adoption import Adoption
-from .config import JobCommands, SupervisorConfig
+from .config import ClusterRoom, JobCommands, SupervisorConfig
 from .endings import Endings
 from .kills import KILL_GATE_ENV, Kills
 from .run import Run, Runs
@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 class Supervisor:
     def __init__(self, store: Store, engine: Engine[Any], commands: JobCommands,
-                 config: SupervisorConfig) -> None:
+                 config: SupervisorConfig, room: ClusterRoom | None = None) -> None:
         self.store = store
+        self.room = room
         self.engine = engine
         self.commands = commands
         self.config = config
@@ -154,10 +155,15 @@ class Supervisor:
             self._hinted.update(self._caps)
         for cluster_id in list(self._hinted):
             free = self._cap(cluster_id) - self.runs.running(cluster_id)
+            room = self.room.free(cluster_id) if self.room is not None else None
+            if room is not None:
+                free = min(free, room)
             if free <= 0:
-                continue  # the hint stays: a freed slot looks again
+                continue  # the hint stays: a freed slot (or a full pass) looks again
             claimed = self.store.claim(cluster_id, free, self.config.owner,
                                        str(self.config.runs_dir))
+            if claimed and self.room is not None:
+                self.room.took(cluster_id, len(claimed))
             if len(claimed) < free:
                 self._hinted.discard(cluster_id)
             for job in claimed:
