@@ -176,7 +176,7 @@ def build(settings: Settings) -> Runtime:
         ClusterEngine.LOCAL: cluster,
         ClusterEngine.SPARK_STANDALONE: SparkStandaloneCommands(
             config_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
-            settings.python),
+            settings.python, max_log_bytes=settings.max_log_bytes),
     }, engine_of)
     supervisor = Supervisor(
         store,

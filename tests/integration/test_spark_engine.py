@@ -6,6 +6,7 @@ router between engines are checked here too (no cluster needed for those)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import sys
@@ -352,6 +353,16 @@ def test_a_kill_ends_the_driver_at_the_master(spark_cluster: SparkCluster, rest:
     app_id, _page = heard.apps[job.id]
     with spark_cluster.ui() as ui:
         assert not ui.state().app_active(app_id)
+    # The end of its logs is copied once its end is recorded.
+    run_dir = tmp_path / job.id
+    _commands(app_area, spark_cluster).finished(
+        dataclasses.replace(job, launcher_id=handle.driver_id), run_dir)
+    worker_copy = next(spark_cluster.work_dir(w) / handle.driver_id
+                       for w in spark_cluster.workers
+                       if (spark_cluster.work_dir(w) / handle.driver_id).is_dir())
+    for stream in ("stdout", "stderr"):
+        assert (run_dir / f"{stream}.log").read_bytes() == (worker_copy / stream).read_bytes()
+    assert "SLEEP_READY" in (run_dir / "stdout.log").read_text()
 
 
 @pytest.mark.spark

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import httpx
+
 from ...domain import paths
 from ...domain.clusters import ClusterConfig, ClusterEngine
 from ...domain.errors import InvalidParameter, JobTypeNotSupported
 from ...domain.jobs import Job, JobType, split_spark_options
 from ..base import LaunchFailed, LaunchSpec
 from .engine import SparkLaunch
+from .logs import DriverLogs
+from .master import MasterUi
 from .rest import CreateRequest, jvm_app, python_app
 
 #: spark-submit options that are a Spark property.
@@ -60,16 +64,32 @@ class SparkStandaloneCommands:
     the same path on every host, that runs Python apps."""
 
     def __init__(self, cluster_of: Callable[[str], ClusterConfig | None],
-                 area_root: Callable[[Job], Path], python: str) -> None:
+                 area_root: Callable[[Job], Path], python: str, *,
+                 max_log_bytes: int = 0, timeout_s: float = 5.0) -> None:
         self._cluster_of = cluster_of
         self._area_root = area_root
         self.python = python
+        self.max_log_bytes = max_log_bytes
+        self.timeout_s = timeout_s
 
     def may_block(self, job: Job) -> bool:
         return True  # it reads the cluster's record
 
     def finished(self, job: Job, run_dir: Path) -> None:
-        """The engine copied the driver's logs while it ran."""
+        """Copy what the engine has not copied yet of the driver's logs (the end of a
+        killed driver's) from its worker; the copy goes on from where it stands."""
+        config = self._cluster_of(job.cluster_id)
+        web_url = config.master_web_url if config else None
+        if not job.launcher_id or not web_url:
+            return
+        with MasterUi(web_url, timeout=self.timeout_s) as ui:
+            state = ui.state()
+        driver = state.driver(job.launcher_id)
+        worker = state.worker(driver.worker) if driver and driver.worker else None
+        if worker is None or not worker.web_url:
+            return  # the master no longer knows where it ran
+        with httpx.Client(timeout=httpx.Timeout(self.timeout_s), trust_env=False) as http:
+            DriverLogs(job.launcher_id, run_dir, self.max_log_bytes).pull(http, worker.web_url)
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
         config = self._cluster_of(job.cluster_id)

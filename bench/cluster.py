@@ -1,0 +1,234 @@
+"""Jobs on a Spark standalone cluster: a master and two workers, each in its own
+network namespace (the tests' cluster, ``tests.support.spark_cluster``), reached over
+a bridge only. Needs root and iproute2.
+
+Part 1, latency, taking turns sample by sample with raw REST calls to the master:
+- submit: t0 just before the call, until the driver reads RUNNING at the master. The
+  service's side submits a ``SparkSubmit`` job through the v2 API and, once the job
+  shows its ``launcher_id``, asks the master for that driver; the raw side creates the
+  same driver with ``POST /v1/submissions/create`` and asks for its status.
+- kill: the driver's SparkContext is up (the job shows its ``app_id``; the raw side
+  waits for the app's line on the worker's log page), then t0 just before the call,
+  until the job reads KILLED (the service writes it once the master has the driver
+  KILLED and its application ended) or, raw, until ``status`` reads KILLED.
+Both sides poll about every 2 ms.
+
+Part 2, throughput: ``--jobs`` trivial JVM drivers (``Hello``: prints a line, no
+SparkContext) submitted at once through the v2 API, until all have ended; beside
+``spark-submit --deploy-mode cluster`` waiting for each driver to end, run in a loop
+``--baseline-jobs`` times (it takes a JVM of its own per job).
+
+    .venv/bin/python bench/cluster.py [--samples 10] [--warmup 1] [--jobs 200]
+                                      [--baseline-jobs 20]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from _harness import Bench, Server, emit, log, parser, run_context, take_turns, wait_for
+from _harness import bench_workspace as workspace
+from _stats import medians, ratio, summary
+
+# isort: split
+# After _harness, which makes the repository's tests package importable.
+from tests.fixtures.sparkapp.build import HELLO, SLEEP, build_sparkapp_jar
+from tests.support.spark_cluster import SparkCluster
+
+from mrsjobs.engines.spark_standalone.rest import DriverState, SparkRest, jvm_app
+
+TARGET_SUBMIT_OVER_MS = 15.0
+TARGET_KILL_OVER_MS = 50.0
+PROPS = {"spark.driver.memory": "512m", "spark.executor.memory": "512m",
+         "spark.driver.cores": "1", "spark.cores.max": "1"}
+APP_TIMEOUT_S = 180.0
+POLL_S = 0.002
+_APP_ID = re.compile(r"app ID (app-[0-9]+-[0-9]+)")
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+class Sides:
+    def __init__(self, server: Server, cluster: SparkCluster, rest: SparkRest, jar: Path,
+                 client: httpx.Client) -> None:
+        self.server, self.cluster, self.rest, self.jar = server, cluster, rest, jar
+        self.client = client
+        self.http = httpx.Client(timeout=10, trust_env=False)
+
+    def idle(self) -> None:
+        """Wait until no driver or executor holds a worker: a side's sample must not
+        wait on what the other side's sample left ending."""
+        with self.cluster.ui() as ui:
+            wait_for(lambda: all(w.cores_used == 0 and w.memory_used_mb == 0
+                                 for w in ui.state().alive_workers),
+                     timeout=APP_TIMEOUT_S, interval=0.05, message="an idle cluster")
+
+    def _running(self, driver_id: str) -> None:
+        wait_for(lambda: self.rest.status(driver_id).state is DriverState.RUNNING,
+                 timeout=APP_TIMEOUT_S, interval=POLL_S, message=f"{driver_id} RUNNING")
+
+    def service(self, i: int) -> dict[str, Any]:
+        s, c = self.server, self.client
+        args = [*(a for k, v in PROPS.items() for a in ("--conf", f"{k}={v}")),
+                "--class", SLEEP, "hdfs:///apps/sparkapp.jar", "600", "0"]
+        self.idle()
+        t0 = time.monotonic()
+        job_id = s.submit(c, args, name=f"svc-{i}")
+        detail = wait_for(lambda: (d := s.show(c, job_id))["launcher_id"] and d,
+                          timeout=APP_TIMEOUT_S, interval=POLL_S, message="launcher_id")
+        self._running(detail["launcher_id"])
+        submit = time.monotonic() - t0
+        wait_for(lambda: s.show(c, job_id)["app_id"], timeout=APP_TIMEOUT_S, interval=0.05,
+                 message=f"{job_id} app id")
+        t1 = time.monotonic()
+        s.kill(c, job_id)
+        done = s.wait_state(c, job_id, ["KILLED", "FINISHED", "FAILED"],
+                            timeout=APP_TIMEOUT_S, interval=POLL_S)
+        kill = time.monotonic() - t1
+        if done["job_state"] != "KILLED":
+            raise RuntimeError(f"{job_id} ended {done['job_state']}")
+        if self.rest.status(detail["launcher_id"]).state is not DriverState.KILLED:
+            raise RuntimeError(f"{job_id} KILLED but its driver is not")
+        return {"latency": _ms(submit), "kill": _ms(kill)}
+
+    def raw(self, i: int) -> dict[str, Any]:
+        request = jvm_app(master=self.cluster.master_url, app_name=f"raw-{i}", jar=self.jar,
+                          main_class=SLEEP, args=["600", "0"], properties=PROPS)
+        self.idle()
+        t0 = time.monotonic()
+        driver_id = self.rest.create(request).driver_id
+        self._running(driver_id)
+        submit = time.monotonic() - t0
+        status = self.rest.status(driver_id)
+        worker = next(w for w in self.cluster.ui().state().workers
+                      if w.id == status.worker_id)
+
+        def app_known() -> bool:
+            page = self.http.get(f"{worker.web_url}/log/", params={
+                "driverId": driver_id, "logType": "stderr", "offset": 0,
+                "byteLength": 1 << 20})
+            return bool(_APP_ID.search(page.text))
+
+        wait_for(app_known, timeout=APP_TIMEOUT_S, interval=0.05, message="app id")
+        t1 = time.monotonic()
+        self.rest.kill(driver_id)
+        wait_for(lambda: self.rest.status(driver_id).state is DriverState.KILLED,
+                 timeout=APP_TIMEOUT_S, interval=POLL_S, message=f"{driver_id} KILLED")
+        return {"latency": _ms(submit), "kill": _ms(time.monotonic() - t1)}
+
+
+def throughput(server: Server, client: httpx.Client, jobs: int) -> dict[str, Any]:
+    t0 = time.monotonic()
+    ids = [server.submit(client, ["--conf", "spark.driver.memory=512m", "--class", HELLO,
+                                  "hdfs:///apps/sparkapp.jar", str(i)], name=f"hello-{i}")
+           for i in range(jobs)]
+    submitted = time.monotonic() - t0
+
+    def left() -> int:
+        return jobs - server.total(client, job_state="FINISHED")
+
+    wait_for(lambda: left() == 0, timeout=60 + 30 * jobs, interval=0.5,
+             message=f"{jobs} jobs to finish")
+    elapsed = time.monotonic() - t0
+    failed = server.total(client, job_result="FAILED")
+    return {"jobs": jobs, "failed": failed, "seconds": round(elapsed, 2),
+            "submit_seconds": round(submitted, 2), "jobs_per_s": round(jobs / elapsed, 3),
+            "ids": len(ids)}
+
+
+def spark_submit_loop(bench: Bench, cluster: SparkCluster, jar: Path, jobs: int,
+                      spark_home: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MRSJOBS_", "SPARK_", "PYSPARK_"))}
+    conf = bench.root / "spark-conf"
+    conf.mkdir(exist_ok=True)
+    # The client binds to the bridge's address on this host, as the service's calls go.
+    env.update({"SPARK_HOME": str(spark_home), "SPARK_CONF_DIR": str(conf),
+                "SPARK_LOCAL_IP": cluster.network.gateway})
+    failed = 0
+    t0 = time.monotonic()
+    for i in range(jobs):
+        proc = bench.track(subprocess.Popen(
+            [str(spark_home / "bin" / "spark-submit"), "--master", cluster.master_url,
+             "--deploy-mode", "cluster", "--conf", "spark.driver.memory=512m",
+             "--conf", "spark.standalone.submit.waitAppCompletion=true",
+             "--class", HELLO, str(jar), str(i)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env, cwd=bench.root, start_new_session=True))
+        failed += proc.wait(APP_TIMEOUT_S) != 0
+    elapsed = time.monotonic() - t0
+    return {"jobs": jobs, "failed": failed, "seconds": round(elapsed, 2),
+            "jobs_per_s": round(jobs / elapsed, 3)}
+
+
+def main() -> int:
+    p = parser(__doc__ or "", samples=10, warmup=1)
+    p.add_argument("--jobs", type=int, default=200, help="throughput jobs (default 200)")
+    p.add_argument("--baseline-jobs", type=int, default=20,
+                   help="spark-submit loop length (default 20)")
+    args = p.parse_args()
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        print("bench/cluster.py needs root and iproute2 (ip netns)", file=sys.stderr)
+        return 2
+    load = os.getloadavg()
+    import pyspark
+
+    spark_home = Path(pyspark.__file__).parent
+    with workspace("cluster", args) as bench:
+        jar = build_sparkapp_jar(bench.root / "jar", spark_home)
+        cluster = SparkCluster(bench.root / "spark", spark_home)
+        cluster.start()
+        try:
+            server = bench.server("cluster", max_running="20")
+            shared = bench.root / "shared"
+            (shared / "apps").mkdir(parents=True)
+            shutil.copy(jar, shared / "apps" / "sparkapp.jar")
+            made = json.loads(server.cli(
+                "cluster", "create", "--project", server.project_id, "--name", "spark",
+                "--engine", "spark-standalone", "--master", cluster.master_url,
+                "--rest-url", cluster.rest_url, "--files-root", str(shared), "--json"))
+            server.cluster_id = made["id"]
+            with server.client() as client, cluster.rest() as rest:
+                sides = Sides(server, cluster, rest, shared / "apps" / "sparkapp.jar",
+                              client)
+                kept = take_turns({"service": sides.service, "raw_rest": sides.raw},
+                                  args.samples, args.warmup, "submit+kill", every=5)
+                log(f"throughput: {args.jobs} jobs through the service")
+                service_tp = throughput(server, client, args.jobs)
+            log(f"throughput: spark-submit x {args.baseline_jobs}")
+            loop_tp = spark_submit_loop(bench, cluster, jar, args.baseline_jobs, spark_home)
+        finally:
+            cluster.stop()
+    submit = {n: summary([s["latency"] for s in v]) for n, v in kept.items()}
+    kill = {n: summary([s["kill"] for s in v]) for n, v in kept.items()}
+    pairs = [{"submit": s["latency"] - r["latency"], "kill": s["kill"] - r["kill"]}
+             for s, r in zip(kept["service"], kept["raw_rest"], strict=True)]
+    over = medians(pairs)
+    emit({
+        "bench": "cluster",
+        "submit_to_running_ms": submit,
+        "kill_to_killed_ms": kill,
+        "service_over_raw_p50_ms": {"submit": over["submit"], "kill": over["kill"]},
+        "targets_ms": {"submit_over": TARGET_SUBMIT_OVER_MS, "kill_over": TARGET_KILL_OVER_MS},
+        "kill_ratio_p50": ratio(kill["service"].get("p50"), kill["raw_rest"].get("p50")),
+        "throughput": {"service": service_tp, "spark_submit_loop": loop_tp,
+                       "ratio": ratio(service_tp["jobs_per_s"], loop_tp["jobs_per_s"])},
+        "context": run_context(load),
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
