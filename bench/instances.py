@@ -32,7 +32,6 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, text
 
 from _harness import (
-    Bench,
     Server,
     emit,
     log,
@@ -49,19 +48,22 @@ from _stats import ms, ratio, summary
 TARGET_P99_MS = 500.0
 
 JOB_SH = """#!/bin/bash
-# Stands in for spark-submit: "tag=X" is appended to $LAUNCHES as the job starts,
-# "sleep=N" sleeps (as a child, so a SIGTERM to the group ends it at once).
+# Stands in for spark-submit: "launches=DIR tag=X" leaves one file named for the tag
+# and this launch in DIR (the cluster's file area, the one place a contained job may
+# write that both instances and the bench see); "sleep=N" sleeps (as a child, so a
+# SIGTERM to the group ends it at once).
 for arg in "$@"; do
   case "$arg" in
-    tag=*) echo "${arg#tag=}" >> "$LAUNCHES" ;;
+    launches=*) launches="${arg#launches=}" ;;
+    tag=*) : > "$launches/${arg#tag=}.$$.$RANDOM" ;;
     sleep=*) sleep "${arg#sleep=}" & wait $! ;;
   esac
 done
 """
 
 
-def run_jobs(bench: Bench, servers: list[Server], url: str, count: int) -> dict[str, Any]:
-    launches = bench.root / "launches"
+def run_jobs(servers: list[Server], url: str, launches: Path,
+             count: int) -> dict[str, Any]:
     ids: list[str] = []
     lock = threading.Lock()
 
@@ -70,8 +72,9 @@ def run_jobs(bench: Bench, servers: list[Server], url: str, count: int) -> dict[
         try:
             for i in range(worker, count, 4):
                 server = servers[i % 2]
-                job_id = server.submit(clients[i % 2], ["hdfs:///app", f"tag={i}"],
-                                       name="instances")
+                job_id = server.submit(clients[i % 2], [
+                    "hdfs:///app", "launches=hdfs:///launches", f"tag={i}"],
+                    name="instances")
                 with lock:
                     ids.append(job_id)
         finally:
@@ -101,7 +104,8 @@ def run_jobs(bench: Bench, servers: list[Server], url: str, count: int) -> dict[
         rows = conn.execute(text("SELECT owner, count(*) FROM jobs GROUP BY owner")).all()
         owners: dict[str | None, int] = {row[0]: row[1] for row in rows}
     db.dispose()
-    started = collections.Counter(launches.read_text().split())
+    started = collections.Counter(p.name.split(".")[0] for p in launches.iterdir()
+                                  if not p.name.startswith("."))
     return {
         "jobs": count,
         "accepted": len(ids),
@@ -148,7 +152,6 @@ def main() -> None:
     load0 = os.getloadavg()
     with workspace("instances", args) as bench, postgres_database() as url:
         script = write_script(bench.root / "job.sh", JOB_SH)
-        os.environ["LAUNCHES"] = str(bench.root / "launches")
         settings = {"database_url": url, "spark_submit": str(script), "max_running": "20",
                     "hive_metastore": "false", "kill_grace_s": "5",
                     # instances of one database share the server key
@@ -156,8 +159,19 @@ def main() -> None:
         servers = [bench.server(name, **settings) for name in ("a", "b")]
         ids = {(s.data_dir / "instance-id").read_text().strip(): n
                for n, s in enumerate(servers)}
+        # One file area for both instances: a cluster whose files root they share.
+        shared = bench.root / "shared"
+        made = json.loads(servers[0].cli(
+            "cluster", "create", "--project", servers[0].project_id, "--name", "shared",
+            "--files-root", str(shared), "--json"))
+        for server in servers:
+            server.cluster_id = made["id"]
+        # Made through the files route: owned as the project's jobs need it.
+        with servers[0].client() as client:
+            servers[0].put(client, "/launches/.made", b"")
+        launches = shared / "launches"
         log(f"part 1: {args.jobs} jobs through both instances")
-        part1 = run_jobs(bench, servers, url, args.jobs)
+        part1 = run_jobs(servers, url, launches, args.jobs)
         log(f"part 1: {part1}")
         db = create_engine(url)
         via_other: list[float] = []

@@ -83,6 +83,13 @@ class Room:
         if self.room is not None:
             self.room -= jobs
 
+    def on_change(self, wake: Callable[[], None]) -> None:
+        self.wake = wake
+
+    def grow(self, room: int) -> None:
+        self.room = room
+        self.wake()
+
 
 @pytest.fixture
 def make_harness(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Harness]]:
@@ -427,13 +434,14 @@ def test_an_engine_without_room_holds_jobs_queued(make_harness: Callable[..., Ha
     """A cluster whose engine has room for one more job gets one dispatched, whatever
     its cap; the others wait QUEUED until the engine has room again."""
     room = Room(1)
-    h = make_harness(max_running=10, room=room)
+    # Full passes far apart: the engine's news of more room is what dispatches.
+    h = make_harness(max_running=10, room=room, poll_interval_s=60.0)
     ids = [h.submit(name=f"r{i}") for i in range(3)]
     wait_for(lambda: h.launched(ids[0]), message="the first job to run")
     h.wait_state(ids[0], JobState.RUNNING)
     assert room.taken == 1 and room.room == 0
     assert [h.job(j).state for j in ids[1:]] == [JobState.ACCEPTED, JobState.ACCEPTED]
     assert not any(h.launched(j) for j in ids[1:])
-    room.room = 2  # the engine's next reading: room for two
+    room.grow(2)  # the engine's next reading: room for two
     wait_for(lambda: all(h.launched(j) for j in ids), message="the others to run")
     assert room.taken == 3

@@ -3,6 +3,7 @@ something its engine runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +37,10 @@ class ClusterRoom(Protocol):
 
     def took(self, cluster_id: str, jobs: int) -> None:
         """``jobs`` were just dispatched to the cluster."""
+        ...
+
+    def on_change(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from any thread) when the room may have grown."""
         ...
 
 

@@ -39,6 +39,8 @@ class Supervisor:
                  config: SupervisorConfig, room: ClusterRoom | None = None) -> None:
         self.store = store
         self.room = room
+        if room is not None:
+            room.on_change(self.wake)
         self.engine = engine
         self.commands = commands
         self.config = config

@@ -2,9 +2,10 @@
 worker could ever hold is refused at submit, and queued jobs are dispatched only
 while the workers have room for another driver.
 
-The master's state is read at most every ``ttl_s`` per cluster, in a worker thread,
-never on the supervisor's loop: dispatch uses the last state read, less the drivers
-dispatched since.
+The master's state is read at most every ``ttl_s`` per cluster (sooner while it shows
+no room: a reading may predate the end of a driver), in a worker thread, never on the
+supervisor's loop: dispatch uses the last state read, less the drivers dispatched
+since, and is woken when a new reading comes in.
 """
 
 from __future__ import annotations
@@ -105,11 +106,16 @@ class _Cached:
 class Capacity:
     """The last state read of each master (by web UI address)."""
 
-    def __init__(self, *, ttl_s: float = 1.0, timeout_s: float = 2.0) -> None:
+    def __init__(self, *, ttl_s: float = 1.0, full_ttl_s: float = 0.05,
+                 timeout_s: float = 2.0) -> None:
         self.ttl_s = ttl_s
+        #: How old a reading that shows no room may be before it is read again.
+        self.full_ttl_s = full_ttl_s
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._cached: dict[str, _Cached] = {}
+        #: Called (from a worker thread) after each background reading.
+        self.on_read: Callable[[], None] | None = None
 
     def state(self, web_url: str) -> MasterState | None:
         """The master's state, read now if the last one is older than ``ttl_s``;
@@ -127,19 +133,25 @@ class Capacity:
         while none could be read."""
         with self._lock:
             cached = self._cached.setdefault(web_url, _Cached())
-            stale = time.monotonic() - cached.read_at >= self.ttl_s
-            if stale and not cached.reading:
+            room = (None if cached.state is None
+                    else max(0, free_drivers(cached.state) - cached.taken))
+            age = time.monotonic() - cached.read_at
+            if (age >= (self.full_ttl_s if room == 0 else self.ttl_s)
+                    and not cached.reading):
                 cached.reading = True
-                threading.Thread(target=self._read, args=(web_url,), daemon=True,
+                threading.Thread(target=self._read_and_tell, args=(web_url,), daemon=True,
                                  name="spark-capacity").start()
-            if cached.state is None:
-                return None
-            return max(0, free_drivers(cached.state) - cached.taken)
+            return room
 
     def took(self, web_url: str, drivers: int) -> None:
         """``drivers`` were dispatched: they count until the next state shows them."""
         with self._lock:
             self._cached.setdefault(web_url, _Cached()).taken += drivers
+
+    def _read_and_tell(self, web_url: str) -> None:
+        self._read(web_url)
+        if self.on_read is not None:
+            self.on_read()
 
     def _read(self, web_url: str) -> None:
         try:
@@ -167,6 +179,9 @@ class StandaloneRoom:
         self.capacity = capacity
         self._config_of = config_of
         self._web_urls: dict[str, str | None] = {}
+
+    def on_change(self, wake: Callable[[], None]) -> None:
+        self.capacity.on_read = wake
 
     def _web_url(self, cluster_id: str) -> str | None:
         if cluster_id not in self._web_urls:
