@@ -173,26 +173,30 @@ def test_logs_and_logs_follow_over_the_api(cli: Cli) -> None:
 def test_watch_shows_a_live_table(cli: Cli) -> None:
     job_id = cli.run("submit", *spark_args("sleep=3")).stdout.strip()
     # As on a terminal: Rich redraws the table in place.
-    watcher = subprocess.Popen(cli.argv("watch", "--interval", "0.2"), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=cli.env | {
-                                   "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"})
     seen: list[str] = []
-    assert watcher.stdout is not None
-    reader = threading.Thread(target=lambda: seen.extend(iter(watcher.stdout.readline, "")),
-                              daemon=True)
-    reader.start()
-    try:
-        screen = lambda: re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", "".join(seen))  # noqa: E731
-        wait_for(lambda: job_id[:8] in screen() and "SUCCEEDED" in screen(), timeout=30,
-                 message="the job's end in the table")
-        # Drawn again and again, in place.
-        wait_for(lambda: screen().count("1 of 1 jobs") >= 3, timeout=30, message="redraws")
-    finally:
-        watcher.send_signal(signal.SIGINT)
-        watcher.wait(30)
-        reader.join(10)
-    assert watcher.stderr is not None
-    assert watcher.returncode == 0, (watcher.stderr.read(), screen())
+
+    def screen() -> str:
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", "".join(seen))
+
+    with subprocess.Popen(cli.argv("watch", "--interval", "0.2"), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=cli.env | {
+                              "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}) as watcher:
+        out = watcher.stdout
+        assert out is not None
+        reader = threading.Thread(target=lambda: seen.extend(iter(out.readline, "")),
+                                  daemon=True)
+        reader.start()
+        try:
+            wait_for(lambda: job_id[:8] in screen() and "SUCCEEDED" in screen(), timeout=30,
+                     message="the job's end in the table")
+            # Drawn again and again, in place.
+            wait_for(lambda: screen().count("1 of 1 jobs") >= 3, timeout=30,
+                     message="redraws")
+        finally:
+            watcher.send_signal(signal.SIGINT)
+            watcher.wait(30)
+            reader.join(10)
+        assert watcher.returncode == 0, screen()
 
 
 def test_errors_are_one_line_and_a_dead_token_says_log_in(cli: Cli) -> None:
