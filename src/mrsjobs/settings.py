@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # Per stream (stdout, stderr) of each job: the head and the tail are kept, the
     # middle is dropped with a marker line. 0: no bound (the job writes the file).
     max_log_bytes: int = 64 * 1024 * 1024
+    # A followed log with nothing new sends a comment this often, so that proxies
+    # keep the stream open.
+    log_heartbeat_s: float = 15.0
 
     # Containment of jobs: "auto" contains them when this host can (root, bubblewrap,
     # iproute2) and otherwise runs the jobs of one project only; "on" refuses to start

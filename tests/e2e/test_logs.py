@@ -281,14 +281,16 @@ def test_follow_of_a_deleted_job_ends(tenants: Tenants) -> None:
     assert end["job_state"] in ("KILLED", "RUNNING")
 
 
-def test_server_shutdown_ends_follows(server_factory: Callable[..., Server]) -> None:
-    server = server_factory(**FAST)
+def test_quiet_follows_get_heartbeats_and_server_shutdown_ends_them(
+        server_factory: Callable[..., Server]) -> None:
+    server = server_factory(**FAST, log_heartbeat_s="0.2")
     follower = Follower()
     with server.client() as c:
         job_id = server.submit(c, spark("long", "sleep=60"))
         server.wait_state(c, job_id, "RUNNING")
         follower.run(c, log_path(server, job_id))
         wait_for(lambda: "argv:" in follower.text, timeout=30, message="the first line")
+        wait_for(lambda: follower.comments >= 2, timeout=30, message="heartbeats")
         started = time.monotonic()
         server.stop(grace=15)  # ServerHung if a stream kept it up
         assert follower.ended.wait(5)

@@ -29,7 +29,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.files = runtime.files
         app.state.clusters = runtime.clusters
         app.state.logs = LogReader(runtime.jobs, settings.runs_dir.resolve(),
-                                   closing=app.state.closing)
+                                   closing=app.state.closing,
+                                   idle_s=settings.log_heartbeat_s)
         runtime.start()
         try:
             yield

@@ -27,9 +27,6 @@ from .wire import query_enum, query_int
 
 LOG = JOBS + "/{job_execution_id}/log"
 
-#: A comment line this often keeps proxies from closing a quiet stream.
-HEARTBEAT_S = 15.0
-
 router = APIRouter(route_class=ApiRoute)
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -82,8 +79,7 @@ async def job_log(request: Request, project_id: ProjectId, cluster_id: ClusterId
 
         async def body() -> AsyncIterator[bytes]:
             async for chunk in logs.follow(caller, project_id, cluster_id,
-                                           job_execution_id, stream, offset,
-                                           idle_s=HEARTBEAT_S):
+                                           job_execution_id, stream, offset):
                 yield sse_event(chunk)
 
         return StreamingResponse(body(), media_type="text/event-stream", headers={

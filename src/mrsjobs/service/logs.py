@@ -94,14 +94,16 @@ def complete_utf8(data: bytes) -> int:
 
 class LogReader:
     """Reads and follows job logs; a follow ends with the job, when the job is gone,
-    or when ``closing`` is set (the server is shutting down)."""
+    or when ``closing`` is set (the server is shutting down), and says it is alive
+    (an empty chunk) after ``idle_s`` without news."""
 
     def __init__(self, jobs: JobService, runs_dir: Path, *,
-                 closing: threading.Event | None = None, poll_s: float = POLL_S,
-                 job_poll_s: float = JOB_POLL_S) -> None:
+                 closing: threading.Event | None = None, idle_s: float = 15.0,
+                 poll_s: float = POLL_S, job_poll_s: float = JOB_POLL_S) -> None:
         self.jobs = jobs
         self.runs_dir = runs_dir
         self.closing = closing or threading.Event()
+        self.idle_s = idle_s
         self.poll_s = poll_s
         self.job_poll_s = job_poll_s
 
@@ -112,8 +114,7 @@ class LogReader:
         return LogChunk(job, offset, data, size)
 
     async def follow(self, who: Identity, project_id: str, cluster_id: str, job_id: str,
-                     stream: LogStream, offset: int = 0, *, idle_s: float = 15.0
-                     ) -> AsyncIterator[LogChunk]:
+                     stream: LogStream, offset: int = 0) -> AsyncIterator[LogChunk]:
         """The log from ``offset`` as it is written, in chunks that end on whole
         characters, until the job is terminal and all of it was given; the last chunk
         carries the job's final record. Raises what :meth:`read` raises if the caller
@@ -145,7 +146,7 @@ class LogReader:
             if ended:
                 yield LogChunk(job, offset, b"", size, final=True)
                 return
-            if now - last_sent >= idle_s:
+            if now - last_sent >= self.idle_s:
                 yield LogChunk(job, offset, b"", size)
                 last_sent = now
             await asyncio.sleep(self.poll_s)
