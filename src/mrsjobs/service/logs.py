@@ -21,7 +21,7 @@ from pathlib import Path
 from ..domain.access import Identity
 from ..domain.errors import JobNotFound
 from ..domain.jobs import Job
-from ..engines.local.shim import read_log, tail_parts
+from ..engines.local.shim import tail_parts
 from .jobs import JobService
 
 #: The most a read returns (and the default); a followed log comes in pieces this size.
@@ -63,20 +63,60 @@ def log_path(job: Job, runs_dir: Path, stream: LogStream) -> Path:
 
 
 def read_range(path: Path, offset: int, limit: int) -> tuple[bytes, int]:
-    """The bytes [offset, offset + limit) of the log at ``path``, and its length now;
-    a log that does not exist (yet) is empty."""
-    if tail_parts(str(path)):  # past the cap while the job writes: head, marker, tail
-        whole = read_log(str(path)) or b""
-        return whole[offset:offset + limit], len(whole)
+    """The bytes [offset, offset + limit) of the log at ``path`` as
+    :func:`~mrsjobs.engines.local.shim.read_log` shows it, and its length now; a log
+    that does not exist (yet) is empty. Only the bytes asked for are read."""
+    data = bytearray()
+    start = 0
+    for piece in _pieces(path):
+        size = piece[2]
+        lo, hi = max(offset, start), min(offset + limit, start + size)
+        if lo < hi:
+            data += _read_piece(piece, lo - start, hi - lo)
+        start += size
+    return bytes(data), start
+
+
+#: A piece of a log: (a file, b"", its size) or (None, the bytes, their length).
+_Piece = tuple[Path | None, bytes, int]
+
+
+def _pieces(path: Path) -> list[_Piece]:
+    """The log's pieces: the file, and while a capped log's tail is in part files, the
+    marker of what was dropped so far and the parts (as ``read_log`` joins them)."""
+    parts = tail_parts(str(path))
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if offset >= size:
-                return b"", size
-            f.seek(offset)
-            return f.read(limit), size
+        head = path.stat().st_size
     except FileNotFoundError:
-        return b"", 0
+        head = 0
+    pieces: list[_Piece] = [(path, b"", head)]
+    sizes = []
+    for _, part in parts:
+        try:
+            sizes.append((Path(part), os.stat(part).st_size))
+        except FileNotFoundError:  # the shim moved on to a newer part meanwhile
+            continue
+    if parts and parts[0][0] > 0 and sizes:
+        ends_line = head > 0 and _read_piece((path, b"", head), head - 1, 1) == b"\n"
+        name = path.name.split(".")[0]
+        marker = (b"" if ends_line else b"\n") + (
+            f"[mrsjobs: {parts[0][0] * sizes[0][1]} bytes of {name} dropped here so far; "
+            f"the job is still writing]\n").encode()
+        pieces.append((None, marker, len(marker)))
+    pieces.extend((part, b"", size) for part, size in sizes)
+    return pieces
+
+
+def _read_piece(piece: _Piece, offset: int, length: int) -> bytes:
+    where, data, _ = piece
+    if where is None:
+        return data[offset:offset + length]
+    try:
+        with open(where, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+    except FileNotFoundError:
+        return b""
 
 
 def complete_utf8(data: bytes) -> int:
@@ -84,7 +124,7 @@ def complete_utf8(data: bytes) -> int:
     is still to be written)."""
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
-        if byte < 0x80:
+        if byte < 0x80 or byte >= 0xF8:  # ASCII, or no UTF-8 at all
             return len(data)
         if byte >= 0xC0:  # a lead byte: is its sequence complete?
             need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
