@@ -190,8 +190,8 @@ def test_watch_shows_a_live_table(cli: Cli) -> None:
             wait_for(lambda: job_id[:8] in screen() and "SUCCEEDED" in screen(), timeout=30,
                      message="the job's end in the table")
             # Drawn again and again, in place.
-            wait_for(lambda: screen().count("1 of 1 jobs") >= 3, timeout=30,
-                     message="redraws")
+            wait_for(lambda: len(re.findall(r"\d+ of \d+ jobs", screen())) >= 3,
+                     timeout=30, message="redraws")
         finally:
             watcher.send_signal(signal.SIGINT)
             watcher.wait(30)
