@@ -40,6 +40,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/submit.py
 	$(BIN)/python bench/instances.py
 	$(BIN)/python bench/containment.py
+	$(BIN)/python bench/logs.py
 	$(BIN)/python bench/signin_flood.py
 
 clean:

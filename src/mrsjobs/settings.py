@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # long a master may not answer (or not know a driver) before the job ends FAILED.
     cluster_poll_s: float = 0.05
     cluster_unreachable_s: float = 60.0
+    # A followed log with nothing new sends a comment this often, so that proxies
+    # keep the stream open.
+    log_heartbeat_s: float = 15.0
 
     # Containment of jobs: "auto" contains them when this host can (root, bubblewrap,
     # iproute2) and otherwise runs the jobs of one project only; "on" refuses to start
