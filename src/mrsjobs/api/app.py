@@ -10,9 +10,12 @@ from fastapi import Depends, FastAPI
 
 from ..bootstrap import build
 from ..settings import Settings
+from ..telemetry import logs
 from . import clusters, errors, files, keystone, sahara, v2, v11
 from .auth import keep_signed_body
+from .docs import serve_docs
 from .limits import RequestLimits
+from .metrics import scrape_of, serve_metrics
 from .openapi import describe
 
 
@@ -21,7 +24,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure(settings.log_format, requests=settings.log_requests)
         runtime = build(settings)
+        app.state.metrics = scrape_of(runtime.store)
         app.state.accounts = runtime.accounts
         app.state.service = runtime.jobs
         app.state.files = runtime.files
@@ -32,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             runtime.stop()
 
-    # The OpenAPI document (/openapi.json) describes the routes; no docs pages.
+    # The OpenAPI document (/openapi.json) describes the routes; /docs shows it.
     app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url="/openapi.json",
                   docs_url=None, redoc_url=None)
     apis = (v2.router, v11.router, sahara.router, clusters.router, files.router,
@@ -52,4 +57,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keystone.root)
     app.include_router(keystone.router)
     describe(app)
+    serve_docs(app, "/openapi.json")
+    serve_metrics(app, settings)
     return app

@@ -8,6 +8,7 @@ unless the API says otherwise.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 
@@ -20,8 +21,11 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain.errors import ClusterNotFound, InvalidParameter, MrsError, TooManyRequests
+from ..telemetry import logs
 
 log = logging.getLogger(__name__)
+#: One line per request answered, when the operator asks for them (MRSJOBS_LOG_REQUESTS).
+requests_log = logging.getLogger("mrsjobs.requests")
 
 
 def error_response(exc: MrsError) -> JSONResponse:
@@ -95,7 +99,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = "APIGW.0101" if exc.status_code in (404, 405) else str(exc.status_code)
     body = {"error_code": code, "error_msg": str(exc.detail)}
-    return JSONResponse(body, status_code=exc.status_code)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 class RequestIdMiddleware:
@@ -112,12 +116,17 @@ class RequestIdMiddleware:
         request_id = uuid.uuid4().hex.encode()
         # For the audit log: routes read it as request.state.request_id.
         scope.setdefault("state", {})["request_id"] = request_id.decode()
+        # The log lines written for this request carry its id (and project and job).
+        context = logs.begin(request_id=request_id.decode())
+        began = time.perf_counter()
         started = False
+        status = 500
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-request-id", request_id)]
             await send(message)
@@ -129,3 +138,8 @@ class RequestIdMiddleware:
             if started:
                 raise
             await error_response(MrsError())(scope, receive, send_with_id)
+        finally:
+            if requests_log.isEnabledFor(logging.INFO):
+                requests_log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status,
+                                  (time.perf_counter() - began) * 1000)
+            logs.end(context)

@@ -1,6 +1,8 @@
 """The OpenAPI document at ``/openapi.json``: FastAPI's, plus what the routes read by
 hand (the JSON bodies, through :data:`mrsjobs.api.deps.JsonBody`, and the list routes'
-query parameters), so that clients and fuzzers see the whole API."""
+query parameters), what they answer (:mod:`.responses`: statuses, bodies, each API's
+error envelope, the request-id header) and how callers authenticate, so that clients
+and fuzzers see the whole API as it is."""
 
 from __future__ import annotations
 
@@ -12,6 +14,17 @@ from pydantic import BaseModel
 
 from ..domain.jobs import JobResult, JobState, JobType
 from .keystone import TOKENS, AuthRequest
+from .responses import (
+    ENVELOPE_OF,
+    ERRORS,
+    EXTRA_ERRORS,
+    OPEN,
+    SCHEMAS,
+    SUBJECT_TOKEN,
+    SUCCESS,
+    Schema,
+    ref,
+)
 from .sahara import SAHARA as _SAHARA
 from .sahara import SAHARA_SORT, SaharaUpdate
 from .v2 import JOBS as _JOBS
@@ -98,4 +111,67 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         }
     for (method, path), params in QUERIES.items():
         paths[path][method].setdefault("parameters", []).extend(params)
+    # Errors answer 400 in their API's envelope, never FastAPI's 422 (see errors.install).
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas.update(SCHEMAS)
+    doc["components"]["securitySchemes"] = SECURITY_SCHEMES
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if (method, path) not in SUCCESS:
+                continue  # an operator's route (/metrics): it says what it answers
+            operation["responses"] = responses(method, path)
+            if (method, path) not in OPEN:
+                operation["security"] = [{"token": []}, {"aksk": []}]
+            if path == TOKENS and method != "post":
+                operation.setdefault("parameters", []).append({
+                    "name": "X-Subject-Token", "in": "header", "required": True,
+                    "schema": {"type": "string"}, "description": "The token to check."})
     return doc
+
+
+SECURITY_SCHEMES: dict[str, Schema] = {
+    "token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
+              "description": "A token from POST /v3/auth/tokens (its X-Subject-Token) or "
+                             "from `mrsjobs token create`."},
+    "aksk": {"type": "apiKey", "in": "header", "name": "Authorization",
+             "description": "AK/SK signing as Huawei Cloud's SDKs do it: "
+                            "`SDK-HMAC-SHA256 Access=AK, SignedHeaders=..., Signature=...`, "
+                            "an HMAC-SHA256 under the secret key of the canonical request "
+                            "(method, path, query, signed headers, SHA-256 of the body), "
+                            "with X-Sdk-Date (within the signature window) and "
+                            "X-Project-Id signed."},
+    "operator": {"type": "http", "scheme": "bearer",
+                 "description": "The operator's token (MRSJOBS_METRICS_TOKEN), for "
+                                "/metrics when MRSJOBS_METRICS=token."},
+}
+
+_REQUEST_ID = {"X-Request-Id": {"required": True, "schema": {"type": "string"},
+                                "description": "Names the request in the service's logs."}}
+
+
+def _envelope(path: str) -> str:
+    return next((name for prefix, name in ENVELOPE_OF.items() if path.startswith(prefix)),
+                "MrsError")
+
+
+def responses(method: str, path: str) -> dict[str, Any]:
+    """What ``method path`` answers: its success and its API's errors."""
+    status, body = SUCCESS[(method, path)]
+    success: dict[str, Any] = {"description": "Success.", "headers": dict(_REQUEST_ID)}
+    if body is not None:
+        success["content"] = {"application/json": {"schema": body}}
+    if (method, path) in SUBJECT_TOKEN:
+        success["headers"]["X-Subject-Token"] = {"required": True,
+                                                 "schema": {"type": "string"}}
+    errors = ERRORS | next((extra for prefix, extra in EXTRA_ERRORS.items()
+                            if path.startswith(prefix)), {})
+    envelope = {"application/json": {"schema": ref(_envelope(path))}}
+    answers = {str(status): success}
+    for code, text in sorted(errors.items()):
+        headers = dict(_REQUEST_ID)
+        if code == 429:
+            headers["Retry-After"] = {"required": True, "schema": {"type": "integer"}}
+        answers[str(code)] = {"description": text, "headers": headers,
+                              "content": {} if method == "head" else envelope}
+    return answers
