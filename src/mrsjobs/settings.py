@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # ``Authorization: Bearer <metrics_token>`` ("token"), or nobody ("off").
     metrics: Literal["loopback", "token", "off"] = "loopback"
     metrics_token: SecretStr | None = None
+    # The jobs-by-state counts are read from the store at most this often (0: each scrape).
+    metrics_ttl_s: float = 2.0
     # Log lines as text or one JSON object per line (with request id, project, job);
     # ``log_requests`` adds a line for every request answered.
     log_format: Literal["text", "json"] = "text"

@@ -26,7 +26,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logs.configure(settings.log_format, requests=settings.log_requests)
         runtime = build(settings)
-        app.state.metrics = scrape_of(runtime.store)
+        app.state.metrics = scrape_of(runtime.store, settings.metrics_ttl_s)
         app.state.accounts = runtime.accounts
         app.state.service = runtime.jobs
         app.state.files = runtime.files

@@ -23,14 +23,13 @@ from ..telemetry.instruments import Scrape, StateCounts
 from .auth import source
 
 METRICS = "/metrics"
-#: The store's counts are read at most this often, however often it is scraped.
-COUNTS_TTL_S = 2.0
 
 
-def scrape_of(store: Store) -> Scrape:
-    """What a scrape of ``store``'s service reads."""
+def scrape_of(store: Store, counts_ttl_s: float) -> Scrape:
+    """What a scrape of ``store``'s service reads: the store's counts at most every
+    ``counts_ttl_s`` seconds, however often it is scraped."""
     return Scrape(StateCounts(store.state_counts, [s.value for s in PRE_LAUNCH],
-                              ttl_s=COUNTS_TTL_S))
+                              ttl_s=counts_ttl_s))
 
 
 def _is_loopback(address: str) -> bool:

@@ -51,10 +51,10 @@ class ContextFilter(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                         rename_fields={"asctime": "time", "levelname": "level",
-                                        "name": "logger"},
-                         datefmt="%Y-%m-%dT%H:%M:%S%z", json_ensure_ascii=False)
+    # time: ISO 8601 in UTC with microseconds.
+    return JsonFormatter("%(levelname)s %(name)s %(message)s", timestamp="time",
+                         rename_fields={"levelname": "level", "name": "logger"},
+                         json_ensure_ascii=False)
 
 
 def configure(log_format: LogFormat, *, requests: bool = False) -> None:
