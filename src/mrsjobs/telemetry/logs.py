@@ -50,6 +50,10 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class _JsonHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's JSON handler (to find it again)."""
+
+
 def json_formatter() -> logging.Formatter:
     # time: ISO 8601 in UTC with microseconds.
     return JsonFormatter("%(levelname)s %(name)s %(message)s", timestamp="time",
@@ -70,7 +74,9 @@ def configure(log_format: LogFormat, *, requests: bool = False) -> None:
     formatter = json_formatter()
     context = ContextFilter()
     root = logging.getLogger()
-    handler = logging.StreamHandler(sys.stderr)
+    if any(isinstance(h, _JsonHandler) for h in root.handlers):
+        return  # a second app in this process: configured already
+    handler = _JsonHandler(sys.stderr)
     handler.setFormatter(formatter)
     handler.addFilter(context)
     root.addHandler(handler)
