@@ -118,6 +118,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     doc["components"]["securitySchemes"] = SECURITY_SCHEMES
     for path, operations in paths.items():
         for method, operation in operations.items():
+            operation["tags"] = [tag_of(path)]
             if (method, path) not in SUCCESS:
                 continue  # an operator's route (/metrics): it says what it answers
             operation["responses"] = responses(method, path)
@@ -145,6 +146,23 @@ SECURITY_SCHEMES: dict[str, Schema] = {
                  "description": "The operator's token (MRSJOBS_METRICS_TOKEN), for "
                                 "/metrics when MRSJOBS_METRICS=token."},
 }
+
+def tag_of(path: str) -> str:
+    """The API a path belongs to, as the documentation page groups them."""
+    if path.startswith(_SAHARA):
+        return "Sahara job executions (v1.1)"
+    if path.endswith("/files"):
+        return "File area (v2)"
+    if "/cluster_infos" in path:
+        return "Clusters (v1.1)"
+    if path.startswith("/v2/"):
+        return "Job executions (v2)"
+    if path.startswith("/v1.1/"):
+        return "Job executions (v1.1)"
+    if path == "/metrics":
+        return "Operators"
+    return "Keystone (identity)"
+
 
 _REQUEST_ID = {"X-Request-Id": {"required": True, "schema": {"type": "string"},
                                 "description": "Names the request in the service's logs."}}
