@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.databases import postgres_database
 from tests.support.netns import Host, Network
 from tests.support.server import FAST, Server, new_server, stop_server
 from tests.support.waiting import wait_for
@@ -80,6 +82,34 @@ def test_operator_token_and_launch_errors(server_factory: Callable[..., Server])
         s.wait_state(c, s.submit(c, JOB), "FAILED")
     samples = scrape(s, Authorization="Bearer op-secret")
     assert value(samples, "mrsjobs_engine_errors_total", kind="launch") == 1
+    # The document says how to authenticate for it.
+    doc = httpx.get(s.endpoint + "/openapi.json", timeout=30).json()
+    assert doc["paths"]["/metrics"]["get"]["security"] == [{"operator": []}]
+    assert doc["components"]["securitySchemes"]["operator"]["scheme"] == "bearer"
+    assert set(doc["paths"]["/metrics"]["get"]["responses"]) == {"200", "401"}
+
+
+@pytest.mark.postgres
+def test_instances_of_one_database_report_its_jobs_and_their_own_latencies(
+        server_factory: Callable[..., Server]) -> None:
+    key = Fernet.generate_key().decode()
+    with postgres_database() as url:
+        first = server_factory(database_url=url, secret_key=key, metrics_ttl_s="0", **FAST)
+        second = server_factory(database_url=url, secret_key=key, metrics_ttl_s="0", **FAST)
+        try:
+            with first.client() as c:
+                first.wait_state(c, first.submit(c, JOB), "FINISHED")
+            where = {"project": first.project_id, "cluster": first.cluster_id}
+            # The store's counts, whichever instance ran the job.
+            for server in (first, second):
+                assert value(scrape(server), "mrsjobs_jobs", **where, state="FINISHED") == 1
+            # Latencies are each process's own: the one that did not start it saw none.
+            started = [value(scrape(s), "mrsjobs_dispatch_latency_seconds_count")
+                       for s in (first, second)]
+            assert sorted(started) == [0, 1]
+        finally:
+            first.stop()
+            second.stop()
 
 
 def test_metrics_off_is_not_served(server_factory: Callable[..., Server]) -> None:

@@ -115,7 +115,12 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     schemas.update(SCHEMAS)
-    doc["components"]["securitySchemes"] = SECURITY_SCHEMES
+    used = {name for operations in paths.values() for operation in operations.values()
+            for need in operation.get("security", []) for name in need}
+    # The operator's scheme only where /metrics asks for it (MRSJOBS_METRICS=token).
+    doc["components"]["securitySchemes"] = {
+        name: scheme for name, scheme in SECURITY_SCHEMES.items()
+        if name in used or name != "operator"}
     for path, operations in paths.items():
         for method, operation in operations.items():
             operation["tags"] = [tag_of(path)]
