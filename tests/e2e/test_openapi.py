@@ -45,3 +45,19 @@ def test_document_says_what_the_routes_answer(fast_server: Server) -> None:
     assert resp.status_code == 401 and str(resp.status_code) in jobs["get"]["responses"]
     assert set(resp.json()) >= set(doc["components"]["schemas"]["MrsError"]["required"])
     assert resp.headers["x-request-id"]
+
+
+def test_method_not_allowed_names_every_method_of_the_path(fast_server: Server) -> None:
+    """One path may have a route per method: 405's Allow lists all of them, not only
+    the first route's (found by the fuzz's allow_header_conformance check)."""
+    s = fast_server
+    for path, allowed in ((f"/v1.1/{s.project_id}/job-executions/x", "DELETE, GET, PATCH"),
+                          ("/v3/auth/tokens", "DELETE, GET, HEAD, POST"),
+                          (f"/v2/{s.project_id}/clusters/{s.cluster_id}/files",
+                           "DELETE, GET, PUT"),
+                          # Its own resource, though the job route's template matches too.
+                          (f"{s.jobs_path}/batch-delete", "POST")):
+        resp = httpx.request("OPTIONS", s.endpoint + path, timeout=30)
+        assert resp.status_code == 405, path
+        assert resp.headers["allow"] == allowed, path
+        assert resp.json()["error_code"] == "APIGW.0101"

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from ..domain.clusters import CLUSTER_STATES
 from ..domain.jobs import JobResult, JobState, JobType
+from .clusters import CLUSTER_INFOS
 from .keystone import TOKENS, AuthRequest
 from .responses import (
     ENVELOPE_OF,
@@ -29,7 +31,7 @@ from .sahara import SAHARA as _SAHARA
 from .sahara import SAHARA_SORT, SaharaUpdate
 from .v2 import JOBS as _JOBS
 from .v2 import MAX_PAGE_SIZE, BatchDeleteRequest, SubmitRequest
-from .v11 import SubmitV11Request, V11State
+from .v11 import V11_TYPES, SubmitV11Request, V11State
 
 #: (method, path) -> the model of the JSON body the route reads.
 BODIES: dict[tuple[str, str], type[BaseModel]] = {
@@ -111,6 +113,11 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         }
     for (method, path), params in QUERIES.items():
         paths[path][method].setdefault("parameters", []).extend(params)
+    # What the routes check by hand beyond their models' types.
+    schemas["SubmitV11Request"]["properties"]["job_type"]["enum"] = sorted(V11_TYPES)
+    for param in paths[CLUSTER_INFOS]["get"]["parameters"]:
+        if param["name"] == "clusterState":
+            param["schema"] = {"enum": list(CLUSTER_STATES)}
     # Errors answer 400 in their API's envelope, never FastAPI's 422 (see errors.install).
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
