@@ -3,7 +3,7 @@ what the document allows and what it does not, to a real server on loopback; no
 answer may be a 5xx, and every answer must be one the document describes (its status,
 content type, headers and body schema).
 
-Bounded: ``MRSJOBS_FUZZ_EXAMPLES`` cases per operation and phase (default 15, about a
+Bounded: ``MRSJOBS_FUZZ_EXAMPLES`` cases per operation and phase (default 10, about a
 minute here). A failure prints the seed; ``MRSJOBS_FUZZ_SEED`` replays it.
 """
 
@@ -18,7 +18,7 @@ import httpx
 
 from tests.support.server import Server
 
-EXAMPLES = int(os.environ.get("MRSJOBS_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("MRSJOBS_FUZZ_EXAMPLES", "10"))
 CHECKS = ",".join(["not_a_server_error", "status_code_conformance", "content_type_conformance",
                    "response_headers_conformance", "response_schema_conformance",
                    "unsupported_method", "allow_header_conformance"])
