@@ -42,6 +42,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/containment.py
 	$(BIN)/python bench/logs.py
 	$(BIN)/python bench/signin_flood.py
+	$(BIN)/python bench/metrics.py
 
 clean:
 	rm -rf $(VENV) var

@@ -122,6 +122,17 @@ class Settings(BaseSettings):
     # The largest body of any other request (413 beyond it, before it is read).
     max_body_bytes: int = 1 << 20
 
+    # Operators: /metrics answers loopback clients only ("loopback"), callers that send
+    # ``Authorization: Bearer <metrics_token>`` ("token"), or nobody ("off").
+    metrics: Literal["loopback", "token", "off"] = "loopback"
+    metrics_token: SecretStr | None = None
+    # The jobs-by-state counts are read from the store at most this often (0: each scrape).
+    metrics_ttl_s: float = 2.0
+    # Log lines as text or one JSON object per line (with request id, project, job);
+    # ``log_requests`` adds a line for every request answered.
+    log_format: Literal["text", "json"] = "text"
+    log_requests: bool = False
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'mrsjobs.db'}"

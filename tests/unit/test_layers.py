@@ -14,7 +14,7 @@ ROOT = Path(mrsjobs.__file__).parent
 #: Bottom first. A module may import its own package and anything in a lower layer;
 #: packages of one layer may import each other as long as no loop forms.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"domain", "settings"}),
+    frozenset({"domain", "settings", "telemetry"}),
     frozenset({"store", "containment"}),
     frozenset({"engines", "identity"}),
     frozenset({"service", "supervisor"}),

@@ -12,9 +12,12 @@ from fastapi import Depends, FastAPI
 from ..bootstrap import build
 from ..service.logs import LogReader
 from ..settings import Settings
+from ..telemetry import logs as log_lines
 from . import clusters, errors, files, keystone, logs, sahara, v2, v11
 from .auth import keep_signed_body
+from .docs import serve_docs
 from .limits import RequestLimits
+from .metrics import scrape_of, serve_metrics
 from .openapi import describe
 
 
@@ -23,7 +26,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log_lines.configure(settings.log_format, requests=settings.log_requests)
         runtime = build(settings)
+        app.state.metrics = scrape_of(runtime.store, settings.metrics_ttl_s)
         app.state.accounts = runtime.accounts
         app.state.service = runtime.jobs
         app.state.files = runtime.files
@@ -37,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             runtime.stop()
 
-    # The OpenAPI document (/openapi.json) describes the routes; no docs pages.
+    # The OpenAPI document (/openapi.json) describes the routes; /docs shows it.
     app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url="/openapi.json",
                   docs_url=None, redoc_url=None)
     # Set when the server starts to shut down: followed logs end then.
@@ -60,4 +65,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keystone.root)
     app.include_router(keystone.router)
     describe(app)
+    serve_docs(app, "/openapi.json")
+    serve_metrics(app, settings)
     return app

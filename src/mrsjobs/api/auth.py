@@ -10,6 +10,7 @@ from fastapi import Request
 from ..domain.access import Identity
 from ..identity.accounts import Accounts
 from ..identity.signing import SignedRequest, is_signed
+from ..telemetry import logs
 
 
 def accounts(request: Request) -> Accounts:
@@ -51,4 +52,7 @@ def who(request: Request) -> Identity:
     else:
         identity = accounts(request).token_identity(request.headers.get("x-auth-token"),
                                                     source(request))
+    params = request.path_params
+    logs.note(project_id=identity.project_id,
+              job_id=params.get("job_execution_id") or params.get("job_exe_id"))
     return dataclasses.replace(identity, request_id=getattr(request.state, "request_id", ""))

@@ -8,20 +8,24 @@ unless the API says otherwise.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain.errors import ClusterNotFound, InvalidParameter, MrsError, TooManyRequests
+from ..telemetry import logs
 
 log = logging.getLogger(__name__)
+#: One line per request answered, when the operator asks for them (MRSJOBS_LOG_REQUESTS).
+requests_log = logging.getLogger("mrsjobs.requests")
 
 
 def error_response(exc: MrsError) -> JSONResponse:
@@ -91,11 +95,33 @@ def install(app: FastAPI, envelopes: Envelopes | None = None) -> None:
     app.add_middleware(RequestIdMiddleware)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = "APIGW.0101" if exc.status_code in (404, 405) else str(exc.status_code)
     body = {"error_code": code, "error_msg": str(exc.detail)}
-    return JSONResponse(body, status_code=exc.status_code)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := allowed_methods(request)):
+        headers["Allow"] = ", ".join(allowed)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    for route in routes:
+        # An included router (FastAPI keeps it whole, unprefixed here) holds its routes.
+        inner = getattr(route, "original_router", None)
+        yield from _leaf_routes(inner.routes) if inner is not None else (route,)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of the resource the path names: those of every route with the path
+    template of the first route that matches it (the router names that route's only,
+    and one resource may have a route per method)."""
+    routes = list(_leaf_routes(request.app.routes))
+    found = next((r for r in routes if r.matches(request.scope)[0] is not Match.NONE), None)
+    template = getattr(found, "path", None)
+    methods = {m for r in routes if template is not None and getattr(r, "path", None) == template
+               for m in getattr(r, "methods", None) or ()}
+    return sorted(methods)
 
 
 class RequestIdMiddleware:
@@ -112,12 +138,17 @@ class RequestIdMiddleware:
         request_id = uuid.uuid4().hex.encode()
         # For the audit log: routes read it as request.state.request_id.
         scope.setdefault("state", {})["request_id"] = request_id.decode()
+        # The log lines written for this request carry its id (and project and job).
+        context = logs.begin(request_id=request_id.decode())
+        began = time.perf_counter()
         started = False
+        status = 500
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-request-id", request_id)]
             await send(message)
@@ -129,3 +160,8 @@ class RequestIdMiddleware:
             if started:
                 raise
             await error_response(MrsError())(scope, receive, send_with_id)
+        finally:
+            if requests_log.isEnabledFor(logging.INFO):
+                requests_log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status,
+                                  (time.perf_counter() - began) * 1000)
+            logs.end(context)

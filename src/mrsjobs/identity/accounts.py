@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from ..domain.access import AuthMethod, Identity, Role
 from ..domain.errors import AuthenticationFailed
 from ..store.identity import AccessKey, IdentityStore, Project, TokenRecord, User
+from ..telemetry.instruments import SIGNIN_FAILURES
 from . import signing
 from .crypto import SecretBox, check_password, hash_password, hash_token, new_access_key, new_token
 from .throttle import BoundedPool, Limits, SignInGuard
@@ -164,6 +165,7 @@ class Accounts:
             issued = self._password_login(password, user_id, user_name, project_id,
                                           project_name)
         except AuthenticationFailed:
+            SIGNIN_FAILURES.labels("password").inc()
             self.guard.failed(source, subject)
             raise
         self.guard.succeeded(subject)
@@ -227,6 +229,7 @@ class Accounts:
         if record is None:
             record = self.store.token(token_hash)
             if record is None:
+                SIGNIN_FAILURES.labels("token").inc()
                 self.guard.check(source)
                 self.guard.failed(source)
                 raise _fail(f"the {header} is not valid")
@@ -299,6 +302,7 @@ class Accounts:
             except AuthenticationFailed as exc:
                 raise _Guessed(exc.message) from None
         except _Guessed:
+            SIGNIN_FAILURES.labels("aksk").inc()
             self.guard.check(source)
             self.guard.failed(source, subject)
             raise

@@ -24,6 +24,15 @@ def counted_total(project_id: str, cluster_id: str | None,
     return stmt
 
 
+def by_state() -> Select[Any]:
+    """Every project's and cluster's jobs by state: one row per (project, cluster,
+    state), from the kept counts (a few rows per cluster, whatever the number of jobs)."""
+    return (select(job_counts.c.project_id, job_counts.c.cluster_id, job_counts.c.state,
+                   func.sum(job_counts.c.n))
+            .group_by(job_counts.c.project_id, job_counts.c.cluster_id, job_counts.c.state)
+            .order_by(job_counts.c.project_id, job_counts.c.cluster_id, job_counts.c.state))
+
+
 def clusters_with(state: JobState) -> Select[Any]:
     """The clusters (of any project) that have at least one job in ``state``."""
     return (select(job_counts.c.cluster_id).where(job_counts.c.state == state.value)

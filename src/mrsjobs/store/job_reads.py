@@ -12,7 +12,7 @@ from ..domain.errors import JobNotFound
 from ..domain.jobs import Job, JobQuery, JobState
 from . import retention
 from . import statements as sql
-from .counts import clusters_with, counted_total
+from .counts import by_state, clusters_with, counted_total
 from .database import Database
 from .rows import job_of_row
 from .tables import jobs
@@ -137,6 +137,11 @@ class JobReads(Database):
         """The clusters with a RUNNING job, whichever instance runs it."""
         with self.engine.connect() as conn:
             return set(conn.scalars(clusters_with(JobState.RUNNING)))
+
+    def state_counts(self) -> list[tuple[str, str, str, int]]:
+        """(project, cluster, state, jobs) of every cluster with jobs, all instances'."""
+        with self.engine.connect() as conn:
+            return [(p, c, s, int(n)) for p, c, s, n in conn.execute(by_state())]
 
     def owned_jobs(self, owner: str) -> list[Job]:
         """The RUNNING jobs a supervisor instance owns."""

@@ -12,6 +12,7 @@ from typing import Any
 from ..domain.jobs import ExitStatus, Job, JobResult, JobState, Outcome, outcome_of
 from ..engines.base import Engine, Result
 from ..store import Store
+from ..telemetry.instruments import ENGINE_ERRORS, KILL_SECONDS
 from .config import JobCommands
 from .run import Run, Unwatchable
 
@@ -47,6 +48,9 @@ class Endings:
                                    if isinstance(end, Unwatchable) else end)
         if final is None:
             return
+        if (final.state is JobState.KILLED and final.kill_requested_ms is not None
+                and final.finished_ms is not None):
+            KILL_SECONDS.observe(max(0, final.finished_ms - final.kill_requested_ms) / 1000)
         # Collecting outputs may fail (a full disk, a bad v1.1 job_log path): that is
         # logged, and never keeps a delete from happening.
         try:
@@ -61,6 +65,7 @@ class Endings:
         """Given up watching: what still runs of the job would run unseen, so it is
         stopped, and the job ends FAILED with the reason."""
         problem = f"internal error while watching the job: {error!r}"
+        ENGINE_ERRORS.labels("watch").inc()
         try:
             if run.handle is not None:
                 await self.engine.signal(run.handle, force=True)

@@ -16,6 +16,7 @@ from ..domain.errors import JobNotFound
 from ..domain.jobs import JobResult, JobState, Outcome
 from ..engines.base import Engine, Handle
 from ..store import Store
+from ..telemetry.instruments import ENGINE_ERRORS
 from .config import SupervisorConfig
 from .run import Run
 
@@ -111,6 +112,7 @@ class Kills:
         try:
             return await self.engine.signal(handle, force=force)
         except Exception:
+            ENGINE_ERRORS.labels("signal").inc()
             log.exception("job %s: signalling it failed", handle.job_id)
             return True
 

@@ -23,6 +23,8 @@ from ..domain.jobs import Job, JobResult, JobState, Outcome
 from ..engines.base import Engine, Handle, LaunchFailed
 from ..store import Store
 from ..store.instances import Registry
+from ..telemetry import logs
+from ..telemetry.instruments import DISPATCH_SECONDS, ENGINE_ERRORS
 from .adoption import Adoption
 from .config import ClusterRoom, JobCommands, SupervisorConfig
 from .endings import Endings
@@ -193,6 +195,7 @@ class Supervisor:
         self._wake_now()
 
     async def _launched(self, run: Run, job: Job) -> None:
+        logs.begin(project_id=job.project_id, job_id=job.id)  # this task's own context
         try:
             try:
                 if self.commands.may_block(job):
@@ -201,11 +204,13 @@ class Supervisor:
                     spec = self.commands.launch_spec(job, run.run_dir)
                 handle = await self.engine.launch(spec)
             except (LaunchFailed, MrsError, OSError) as exc:
+                ENGINE_ERRORS.labels("launch").inc()
                 self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
                                                   f"could not launch: {exc}"))
                 return
             except Exception as exc:
                 # A bug must not leave the job RUNNING for ever: record it and say why.
+                ENGINE_ERRORS.labels("launch").inc()
                 log.exception("job %s: launch failed unexpectedly", job.id)
                 self.store.finish(job.id, Outcome(JobState.FAILED, JobResult.FAILED,
                                                   f"could not launch: internal error: {exc}"))
@@ -227,7 +232,11 @@ class Supervisor:
             log.exception("job %s: could not record its start", run.job_id)
             self._kills_due = True
             return
-        if started is not None and started.kill_requested_ms is not None:
+        if started is None:
+            return
+        if started.started_ms is not None:
+            DISPATCH_SECONDS.observe(max(0, started.started_ms - started.submitted_ms) / 1000)
+        if started.kill_requested_ms is not None:
             self.kills.start(run)
 
     def _on_tracked(self, run: Run, app_id: str, tracking_url: str | None) -> None:
@@ -249,6 +258,7 @@ class Supervisor:
         run.task = asyncio.create_task(self._adopted(run, job))
 
     async def _adopted(self, run: Run, job: Job) -> None:
+        logs.begin(project_id=job.project_id, job_id=job.id)  # this task's own context
         try:
             handle = await self.adoption.find(job, run.run_dir)
             if handle is None:
