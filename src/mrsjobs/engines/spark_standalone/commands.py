@@ -76,8 +76,9 @@ class SparkStandaloneCommands:
         return True  # it reads the cluster's record
 
     def finished(self, job: Job, run_dir: Path) -> None:
-        """Copy what the engine has not copied yet of the driver's logs (the end of a
-        killed driver's) from its worker; the copy goes on from where it stands."""
+        """Copy what the engine could not copy of the driver's logs (a worker that did
+        not answer at the driver's end) from its worker; the copy goes on from where
+        it stands."""
         config = self._cluster_of(job.cluster_id)
         web_url = config.master_web_url if config else None
         if not job.launcher_id or not web_url:

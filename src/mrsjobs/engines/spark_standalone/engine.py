@@ -243,10 +243,9 @@ class SparkStandaloneEngine:
                     if status.state is None:
                         problem = f"the master does not know driver {handle.driver_id}"
                     elif status.state.terminal:
-                        if not self._killed_with_app_known(handle, status):
-                            # The rest of a killed driver's logs is copied after its
-                            # KILLED is written (the commands' ``finished``).
-                            await self._copy_logs(handle, status, final=True)
+                        # In full before the end is told: a reader that follows the
+                        # log stops at the job's end.
+                        await self._copy_logs(handle, status, final=True)
                         return await self._ended(handle, status)
                     else:
                         await self._copy_logs(handle, status, final=False)
@@ -262,13 +261,6 @@ class SparkStandaloneEngine:
         finally:
             with self._lock:
                 self._watched.pop(handle.job_id, None)
-
-    def _killed_with_app_known(self, handle: SparkDriverHandle, status: DriverStatus) -> bool:
-        with self._lock:
-            watched = self._watched.get(handle.job_id)
-            ours = handle.job_id in self._kills_sent
-        return (status.state is DriverState.KILLED and ours and watched is not None
-                and watched.logs is not None and watched.logs.app_id is not None)
 
     async def _copy_logs(self, handle: SparkDriverHandle, status: DriverStatus, *,
                          final: bool) -> None:
