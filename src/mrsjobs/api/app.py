@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 
 from ..bootstrap import build
 from ..settings import Settings
-from . import clusters, errors, files, keystone, sahara, v2, v11
+from . import clusters, console, errors, files, keystone, sahara, v2, v11
 from .auth import keep_signed_body
 from .limits import RequestLimits
 from .openapi import describe
@@ -51,5 +51,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(files.router, dependencies=[Depends(files.bounded_signed_body)])
     app.include_router(keystone.root)
     app.include_router(keystone.router)
+    console.mount(app)
     describe(app)
     return app
