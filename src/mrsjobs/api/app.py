@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from threading import Event
 
 from fastapi import Depends, FastAPI
 
 from ..bootstrap import build
+from ..service.logs import LogReader
 from ..settings import Settings
-from . import clusters, console, errors, files, keystone, sahara, v2, v11
+from . import clusters, console, errors, files, keystone, logs, sahara, v2, v11
 from .auth import keep_signed_body
 from .limits import RequestLimits
 from .openapi import describe
@@ -26,6 +28,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.service = runtime.jobs
         app.state.files = runtime.files
         app.state.clusters = runtime.clusters
+        app.state.logs = LogReader(runtime.jobs, settings.runs_dir.resolve(),
+                                   closing=app.state.closing)
         runtime.start()
         try:
             yield
@@ -35,7 +39,9 @@ def create_app(settings: Settings) -> FastAPI:
     # The OpenAPI document (/openapi.json) describes the routes; no docs pages.
     app = FastAPI(title="mrsjobs", lifespan=lifespan, openapi_url="/openapi.json",
                   docs_url=None, redoc_url=None)
-    apis = (v2.router, v11.router, sahara.router, clusters.router, files.router,
+    # Set when the server starts to shut down: followed logs end then.
+    app.state.closing = Event()
+    apis = (v2.router, logs.router, v11.router, sahara.router, clusters.router, files.router,
             keystone.router, keystone.root)
     envelopes = errors.Envelopes(apis)
     # Inside the request-id middleware that errors.install adds: its 413s get the id too.
@@ -45,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Job routes check AK/SK signatures over the body, which they read ahead.
     signed = [Depends(keep_signed_body)]
     app.include_router(v2.router, dependencies=signed)
+    app.include_router(logs.router, dependencies=signed)
     app.include_router(v11.router, dependencies=signed)
     app.include_router(sahara.router, dependencies=signed)
     app.include_router(clusters.router, dependencies=signed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -50,9 +51,12 @@ def connection_cap(max_connections: int, fd_limit: int) -> int:
     return max_connections
 
 
-def bounded_protocol(max_connections: int, header_timeout_s: float
+def bounded_protocol(max_connections: int, header_timeout_s: float,
+                     on_shutdown: Callable[[], None] | None = None
                      ) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol, with the connection cap and the head timeout."""
+    """uvicorn's httptools protocol, with the connection cap and the head timeout;
+    ``on_shutdown`` is called when the server starts to shut down (uvicorn waits for
+    every response to end, so endless ones must be told)."""
 
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _head_timer: asyncio.TimerHandle | None = None
@@ -78,6 +82,11 @@ def bounded_protocol(max_connections: int, header_timeout_s: float
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_head_timer()
             super().connection_lost(exc)
+
+        def shutdown(self) -> None:
+            if on_shutdown is not None:
+                on_shutdown()
+            super().shutdown()
 
         def _arm_head_timer(self) -> None:
             if header_timeout_s > 0 and not self.transport.is_closing():

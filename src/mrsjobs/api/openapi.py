@@ -11,7 +11,9 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from ..domain.jobs import JobResult, JobState, JobType
+from ..service.logs import MAX_READ_BYTES, LogStream
 from .keystone import TOKENS, AuthRequest
+from .logs import LOG
 from .sahara import SAHARA as _SAHARA
 from .sahara import SAHARA_SORT, SaharaUpdate
 from .v2 import JOBS as _JOBS
@@ -62,6 +64,11 @@ QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
         _query("state", _enum([int(s) for s in V11State], "integer")),
         _query("job_name", _text(64)), _query("id", _text(64)),
         _query("page_size", _int(1, 100)), _query("current_page", _int(1, 2**31)),
+    ],
+    ("get", LOG): [
+        _query("type", _enum([s.value for s in LogStream])),
+        _query("offset", _int(0, 2**62)), _query("limit", _int(1, MAX_READ_BYTES)),
+        _query("follow", _enum(["true", "false"])),
     ],
     ("get", _SAHARA): [
         _query("limit", _int(1, 1_073_741_822)), _query("marker", _text(64)),

@@ -69,9 +69,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Connections are bounded (see connections.py): a thousand idle sockets must not
     # take every descriptor, and a socket that sends no request is closed.
     max_connections = connection_cap(settings.max_connections, raise_fd_limit())
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level=args.log_level, access_log=False,
-                http=bounded_protocol(max_connections, settings.header_timeout_s),
+                http=bounded_protocol(max_connections, settings.header_timeout_s,
+                                      on_shutdown=app.state.closing.set),
                 # Above the cap, so it bounds tasks and never refuses a kept connection.
                 limit_concurrency=max_connections + 1, backlog=max_connections,
                 timeout_keep_alive=max(1, math.ceil(settings.idle_timeout_s)))
