@@ -10,6 +10,7 @@ const TERMINAL = new Set(["FINISHED", "FAILED", "KILLED"]);
 const REFRESH_MS = 2000;
 // The page keeps the end of a long log, not all of it.
 const MAX_LOG_CHARS = 512 * 1024;
+const TAIL_BYTES = 256 * 1024;
 const TIMES = new Set(["submitted_time", "started_time", "finished_time"]);
 
 /** A link only to this service or an http(s) address: never a javascript: URL. */
@@ -49,32 +50,52 @@ function logPanel(path) {
   const pre = h("pre", {id: "log", class: "log", tabindex: 0, "aria-label": "Job log",
                         "aria-live": "off"});
   const state = h("p", {role: "status", id: "log-status"});
-  let stream = null;
-  const show = (type) => {
-    if (stream) stream.abort();
+  const unavailable = (err) => {
+    if (err.name === "AbortError") return;
+    state.textContent = `The log is not available: ${err.message}`;
+  };
+  const append = (text) => {
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    // The events carry the log's text exactly, partial lines included.
+    let all = pre.textContent + text;
+    if (all.length > MAX_LOG_CHARS) all = all.slice(all.length - MAX_LOG_CHARS);
+    pre.textContent = all;
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  };
+  let stream = new AbortController();
+
+  const show = async (type) => {
+    stream.abort();
+    const mine = stream = new AbortController();
     pre.textContent = "";
     state.textContent = `Following ${type}…`;
     for (const b of buttons) b.setAttribute("aria-pressed", String(b.value === type));
-    stream = followLog(path, type, 0, {
-      onText: (text) => {
-        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-        // The events carry the log's text exactly, partial lines included.
-        let all = pre.textContent + text;
-        if (all.length > MAX_LOG_CHARS) all = all.slice(all.length - MAX_LOG_CHARS);
-        pre.textContent = all;
-        if (atEnd) pre.scrollTop = pre.scrollHeight;
-      },
+    let start = 0;
+    try {
+      // Start near the end of a long log: its size first, then follow from there.
+      const head = await api.call("GET", `${path}/log`, {query: {type, offset: 0, limit: 1},
+                                                          signal: mine.signal});
+      start = Math.max(0, (Number(head.headers.get("X-Log-Size")) || 0) - TAIL_BYTES);
+    } catch (err) {
+      unavailable(err);
+      return;
+    }
+    if (mine.signal.aborted) return;
+    if (start) append(`[${start.toLocaleString()} earlier bytes not shown]\n`);
+    const following = followLog(path, type, start, {
+      onText: append,
       onEnd: (end) => { state.textContent = `The job ended: ${end.job_state}.`; },
-      onError: (err) => { state.textContent = `The log is not available: ${err.message}`; },
+      onError: unavailable,
     });
+    mine.signal.addEventListener("abort", () => following.abort());
   };
   const buttons = ["stdout", "stderr"].map((type) => h("button", {
     type: "button", value: type, "aria-pressed": "false", onclick: () => show(type)}, type));
   const section = h("section", {"aria-labelledby": "log-title"},
-    h("h2", {id: "log-title"}, "Log"), h("div", {role: "group", "aria-label": "Log stream"},
-                                         buttons), state, pre);
+    h("h2", {id: "log-title"}, "Log"),
+    h("div", {role: "group", "aria-label": "Log stream"}, buttons), state, pre);
   show("stdout");
-  return {section, stop: () => stream && stream.abort()};
+  return {section, stop: () => stream.abort()};
 }
 
 export default async function job({main, parts, session: s, go}) {
