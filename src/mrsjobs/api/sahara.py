@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from ..domain.diagnostics import diagnostics
 from ..domain.errors import ClusterNotFound, InvalidParameter, JobNotFound, MrsError
 from ..domain.jobs import PRE_LAUNCH, Job, JobPage, JobResult, JobState
 from .deps import JobId, JsonBody, ProjectId, service, who
@@ -121,7 +122,8 @@ def _iso(ms: int | None) -> str | None:
 
 
 def job_sahara(job: Job) -> dict[str, Any]:
-    """The Sahara ``job_execution``: ISO times without zone; ``info.status`` from the state."""
+    """The Sahara ``job_execution``: ISO times without zone; ``info.status`` from the
+    state, ``info.diagnostics`` why the job is there."""
     return {
         "id": job.id,
         "tenant_id": job.project_id,
@@ -142,7 +144,7 @@ def job_sahara(job: Job) -> dict[str, Any]:
                         "args": list(job.arguments),
                         "params": {}},
         "data_source_urls": None,
-        "info": {"status": sahara_status(job).value},
+        "info": {"status": sahara_status(job).value, "diagnostics": diagnostics(job)},
     }
 
 

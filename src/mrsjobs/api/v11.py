@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictInt, StringConstraints
 
+from ..domain.diagnostics import diagnostics
 from ..domain.errors import (
     InvalidParameter,
     JarPathRequired,
@@ -282,6 +283,16 @@ def _v11_common(job: Job) -> dict[str, Any]:
     }
 
 
+def return_code(job: Job) -> str | None:
+    return None if job.exit_code is None else str(job.exit_code)
+
+
+def v11_info(job: Job) -> dict[str, str] | None:
+    """``info``: why the job is where it is, when there is something to say."""
+    said = diagnostics(job)
+    return {"diagnostics": said} if said else None
+
+
 def job_v11_submitted(job: Job) -> dict[str, Any]:
     """The v1.1 submit-job ``job_execution``: times in epoch seconds."""
     return {
@@ -293,7 +304,7 @@ def job_v11_submitted(job: Job) -> dict[str, Any]:
         "start_time": _s(job.started_ms),
         "end_time": _s(job.finished_ms),
         "engine_job_id": None,
-        "return_code": None if job.exit_code is None else str(job.exit_code),
+        "return_code": return_code(job),
         "is_public": None,
         "is_protected": False,
         "postpone_at": _s(job.submitted_ms),
@@ -302,7 +313,7 @@ def job_v11_submitted(job: Job) -> dict[str, Any]:
         "job_configs": None,
         "extra": None,
         "data_source_urls": None,
-        "info": None,
+        "info": v11_info(job),
         **_v11_common(job),
     }
 
@@ -321,6 +332,9 @@ def job_v11_exe(job: Job) -> dict[str, Any]:
         "spend_time": spend,
         "step_seq": 0,
         "progress": f"{job.progress:g}",
+        # Beyond the SDK's JobExeResult, as the submit-job object has them.
+        "return_code": return_code(job),
+        "info": v11_info(job),
         **_v11_common(job),
     }
 

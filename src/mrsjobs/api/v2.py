@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ..domain.diagnostics import diagnostics
 from ..domain.errors import InvalidParameter
 from ..domain.jobs import Job, JobQuery, JobResult, JobSpec, JobState, JobType
 from ..domain.submit import check_arguments
@@ -124,7 +125,7 @@ def java_map(items: Mapping[str, str]) -> str:
 
 
 def job_v2(job: Job) -> dict[str, Any]:
-    """The v2 ``JobQueryBean``."""
+    """The v2 ``JobQueryBean``, and ``diagnostics``: why the job is where it is."""
     return {
         "job_id": job.id,
         "user": job.user,
@@ -143,6 +144,7 @@ def job_v2(job: Job) -> dict[str, Any]:
         "app_id": job.app_id or "",
         "tracking_url": "",
         "queue": job.queue,
+        "diagnostics": diagnostics(job),
     }
 
 
