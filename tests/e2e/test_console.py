@@ -168,6 +168,12 @@ def test_sign_in_filter_follow_kill_sign_out(page: Any, console: Console) -> Non
     filter_jobs(page, State="RUNNING")
     expect(page.locator("#jobs tbody tr")).to_have_count(1)
     shot(page, "jobs")
+    # The list refreshes itself: a job submitted elsewhere shows up with no reload.
+    filter_jobs(page, State="")
+    expect(page.locator("#jobs-summary")).to_contain_text("3 jobs")
+    late = console.submit("late")
+    expect(page.locator("#jobs tbody")).to_contain_text(late, timeout=10_000)
+    expect(page.locator("#jobs-summary")).to_contain_text("4 jobs")
 
     page.get_by_role("link", name=running).click()
     expect(page.locator("#job-state")).to_have_text("RUNNING")
@@ -186,6 +192,8 @@ def test_sign_in_filter_follow_kill_sign_out(page: Any, console: Console) -> Non
     expect(page.locator("#log-status")).to_contain_text("The job ended: KILLED")
     expect(page.get_by_role("button", name="Kill")).to_have_count(0)
     assert server.job(c, running)["job_result"] == "KILLED"
+    # Why it ended: the job's diagnostics name who asked for the kill.
+    expect(page.locator("#diagnostics")).to_contain_text("kill requested by bob")
     shot(page, "job-killed")
 
     token = page.evaluate("JSON.parse(sessionStorage.getItem('mrsjobs.session')).token")
