@@ -41,6 +41,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/instances.py
 	$(BIN)/python bench/containment.py
 	$(BIN)/python bench/signin_flood.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) var
