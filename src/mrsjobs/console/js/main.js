@@ -58,13 +58,16 @@ async function route() {
     link.toggleAttribute("aria-current", link.getAttribute("href") === `#/${parts[0]}`);
   }
   fill(main);
-  if (!s && parts[0] !== "signin") { go("signin"); return; }
+  if (!s && parts[0] !== "signin") {
+    go("signin", parts.length ? {next: parts.map(encodeURIComponent).join("/")} : undefined);
+    return;
+  }
   const views = {signin, clusters, jobs, submit, files};
   let view = views[parts[0]];
   if (parts[0] === "jobs" && parts[1]) view = job;
   if (!view) { go(s ? "jobs" : "signin"); return; }
   if (s && !s.clusterId && view !== clusters && view !== signin) {
-    go("clusters", {next: parts[0]});
+    go("clusters", {next: parts.map(encodeURIComponent).join("/")});
     return;
   }
   try {

@@ -140,9 +140,13 @@ export default async function job({main, parts, session: s, go}) {
       h("button", {type: "button", onclick: remove}, "Delete"),
     ] : null);
   };
+  let last = "";
   const load = async () => {
     try {
-      render((await api.getJson(path)).job_detail);
+      const job = (await api.getJson(path)).job_detail;
+      // Redrawn only when something changed: a control under the pointer stays put.
+      if (JSON.stringify(job) !== last) render(job);
+      last = JSON.stringify(job);
       error.textContent = "";
     } catch (err) {
       error.textContent = err.message;
