@@ -8,8 +8,8 @@ made one after another on a keep-alive client over loopback, as the page makes t
 - ``jobs``: the jobs page as it opens (and every refresh): page 1 of 10, no filter;
 - ``jobs_filtered``: a state and a name filter, a page among the first five;
 - ``jobs_last_page``: the "Last" button: the final page of the unfiltered list;
-- ``job``: a job's page: its detail, and its stdout log followed until the ``end``
-  event (the loaded jobs have finished), if the server has the log route.
+- ``job``: an ended job's page: its detail, and its stdout log followed until the
+  ``end`` event, if the server has the log route.
 
 Rounds alternate which store goes first; the first ``--warmup`` rounds are not kept.
 Checked: an unfiltered list's ``total_record`` is the store's size, no page holds more
@@ -29,6 +29,7 @@ import httpx
 
 from _harness import Bench, Server, log, parser
 from _load import DAY_MS, Layout, database_url, emit_per_backend, load
+from _load import _state as loaded_state
 from _stats import ratio, summary
 from mrsjobs.bootstrap import ensure_defaults, open_store
 from mrsjobs.settings import Settings
@@ -37,6 +38,9 @@ BASELINE_ROWS = 1000
 PAGE = 10
 PAGES = ("jobs", "jobs_filtered", "jobs_last_page", "job")
 TARGET_P99_MS = 50.0
+ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
+#: A followed log that has not ended by then fails the run rather than hang it.
+FOLLOW_TIMEOUT_S = 30.0
 
 
 class Store:
@@ -70,6 +74,14 @@ class Store:
         self.has_log_route = probe.status_code != 404
         return client
 
+    def ended_job(self, rng: random.Random) -> int:
+        """The index of a loaded job that has ended: a followed log of a job that still
+        runs would not end (and the loaded RUNNING jobs never do)."""
+        while True:
+            i = rng.randrange(self.rows)
+            if loaded_state(i)[0] in ENDED:
+                return i
+
     def _list(self, client: httpx.Client, params: dict[str, str]) -> tuple[float, int]:
         t = time.perf_counter_ns()
         resp = client.get(self.server.jobs_path, params=params)
@@ -97,14 +109,14 @@ class Store:
             elapsed, total = self._list(client, {"offset": str(last), "limit": str(PAGE)})
             self.mismatches += total != self.rows
             return elapsed
-        job_id = str(uuid.UUID(int=rng.randrange(self.rows) + 1))
+        job_id = str(uuid.UUID(int=self.ended_job(rng) + 1))
         path = f"{self.server.jobs_path}/{job_id}"
         t = time.perf_counter_ns()
         resp = client.get(path)
         if resp.status_code != 202:
             raise RuntimeError(f"show: {resp.status_code} {resp.text}")
         if self.has_log_route:
-            with client.stream("GET", path + "/log",
+            with client.stream("GET", path + "/log", timeout=FOLLOW_TIMEOUT_S,
                                params={"type": "stdout", "follow": "true"}) as log_resp:
                 ended = any(line.startswith("event: end") for line in log_resp.iter_lines())
             self.mismatches += not ended
@@ -136,6 +148,8 @@ def measure(bench: Bench, backend: str, args: Any) -> dict[str, Any]:
                             times[stores[k].name][kind].append(took)
                 if i + 1 == args.warmup:
                     log(f"{backend}: warm-up done")
+                elif i >= args.warmup and (i + 1 - args.warmup) % 50 == 0:
+                    log(f"{backend}: {i + 1 - args.warmup} of {args.samples} rounds")
         finally:
             for client in clients:
                 client.close()
