@@ -22,8 +22,7 @@ from tests.support.server import FAST, Server, new_server, stop_server
 from tests.support.waiting import wait_for
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-Browser, Page, expect = (playwright_api.Browser, playwright_api.Page,
-                         playwright_api.expect)
+expect = playwright_api.expect
 
 CHROMIUM = Path(os.environ.get("MRSJOBS_TEST_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "console"
