@@ -7,7 +7,10 @@ made one after another on a keep-alive client over loopback, as the page makes t
 
 - ``jobs``: the jobs page as it opens (and every refresh): page 1 of 10, no filter;
 - ``jobs_filtered``: a state and a name filter, a page among the first five;
-- ``jobs_last_page``: the "Last" button: the final page of the unfiltered list;
+- ``jobs_oldest``: the "Oldest first" button: page 1 of the list in the other order
+  (the console's way to the end of the list);
+- ``jobs_deep``: page 1,000 of the unfiltered list (10,000 rows in): what paging on
+  and on costs, as the v2 API pages by offset;
 - ``job``: an ended job's page: its detail, and its stdout log followed until the
   ``end`` event, if the server has the log route.
 
@@ -36,7 +39,8 @@ from mrsjobs.settings import Settings
 
 BASELINE_ROWS = 1000
 PAGE = 10
-PAGES = ("jobs", "jobs_filtered", "jobs_last_page", "job")
+DEEP_PAGE = 1000
+PAGES = ("jobs", "jobs_filtered", "jobs_oldest", "jobs_deep", "job")
 TARGET_P99_MS = 50.0
 ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
 #: A followed log that has not ended by then fails the run rather than hang it.
@@ -104,9 +108,10 @@ class Store:
                       "job_name": f"job-{rng.randrange(1000):03d}",
                       "offset": str(rng.randint(1, 5)), "limit": str(PAGE)}
             return self._list(client, params)[0]
-        if kind == "jobs_last_page":
-            last = -(-self.rows // PAGE)
-            elapsed, total = self._list(client, {"offset": str(last), "limit": str(PAGE)})
+        if kind in ("jobs_oldest", "jobs_deep"):
+            params = ({"sort_by": "asc", "offset": "1"} if kind == "jobs_oldest"
+                      else {"offset": str(min(DEEP_PAGE, -(-self.rows // PAGE)))})
+            elapsed, total = self._list(client, {**params, "limit": str(PAGE)})
             self.mismatches += total != self.rows
             return elapsed
         job_id = str(uuid.UUID(int=self.ended_job(rng) + 1))

@@ -229,12 +229,20 @@ def test_paging_is_the_servers(page: Any, console: Console) -> None:
     total = int(re.search(r"([\d,]+) jobs", summary.inner_text())[1].replace(",", ""))
     pages = -(-total // 10)
     expect(page.locator("#jobs tbody tr")).to_have_count(10)
-    page.get_by_role("button", name="Last").click()
-    expect(summary).to_contain_text(f"page {pages} of {pages}")
+    newest = page.locator("#jobs tbody tr").first.inner_text()
+    for n in range(2, pages + 1):
+        page.get_by_role("button", name="Next").click()
+        expect(summary).to_contain_text(f"page {n} of {pages}")
     expect(page.locator("#jobs tbody tr")).to_have_count(total - (pages - 1) * 10)
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()
+    # The other end of the list: the first page of the other order.
+    page.get_by_role("button", name="Oldest first").click()
+    expect(summary).to_contain_text(f"page 1 of {pages}")
+    expect(page.locator("#jobs tbody tr").last).not_to_have_text(newest)
     # Each page is one server call of one page: never the whole list.
     assert requests and all("limit=10" in url for url in requests), requests
     assert any(f"offset={pages}" in url for url in requests), requests
+    assert "sort_by=asc" in requests[-1], requests
 
 
 def test_submit_form_and_file_area(page: Any, console: Console) -> None:

@@ -66,6 +66,7 @@ function row(job) {
 export default function jobs({main, params, session: s, go}) {
   const page = Math.max(1, Number(params.get("offset")) || 1);
   const limit = Number(params.get("limit")) || 10;
+  const descending = params.get("sort_by") !== "asc";
   const tbody = h("tbody");
   const summary = h("p", {role: "status", id: "jobs-summary"});
   const pager = h("nav", {class: "pager", "aria-label": "Pages"});
@@ -88,14 +89,17 @@ export default function jobs({main, params, session: s, go}) {
       : h("tr", {}, h("td", {colspan: 8}, "No jobs match.")));
     summary.textContent = `${total.toLocaleString()} job${total === 1 ? "" : "s"}; ` +
       `page ${page.toLocaleString()} of ${pages.toLocaleString()}`;
+    // No "last page" button: a deep page costs the store a scan of every row before it,
+    // while the other end of the list is the first page of the other order.
     fill(pager,
       h("button", {type: "button", disabled: page <= 1, onclick: () => toPage(1)}, "First"),
       h("button", {type: "button", disabled: page <= 1, onclick: () => toPage(page - 1)},
         "Previous"),
       h("button", {type: "button", disabled: page >= pages, onclick: () => toPage(page + 1)},
         "Next"),
-      h("button", {type: "button", disabled: page >= pages, onclick: () => toPage(pages)},
-        "Last"));
+      h("button", {type: "button", onclick: () => go("jobs", {
+        ...Object.fromEntries(params), offset: "1", sort_by: descending ? "asc" : "desc"})},
+        descending ? "Oldest first" : "Newest first"));
   };
 
   main.append(h("section", {"aria-labelledby": "jobs-title"},
