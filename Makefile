@@ -43,6 +43,8 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/logs.py
 	$(BIN)/python bench/signin_flood.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/console.py
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) var

@@ -13,7 +13,7 @@ from ..bootstrap import build
 from ..service.logs import LogReader
 from ..settings import Settings
 from ..telemetry import logs as log_lines
-from . import clusters, errors, files, keystone, logs, sahara, v2, v11
+from . import clusters, console, errors, files, keystone, logs, sahara, v2, v11
 from .auth import keep_signed_body
 from .docs import serve_docs
 from .limits import RequestLimits
@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(files.router, dependencies=[Depends(files.bounded_signed_body)])
     app.include_router(keystone.root)
     app.include_router(keystone.router)
+    console.mount(app)
     describe(app)
     serve_docs(app, "/openapi.json")
     serve_metrics(app, settings)
