@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from pyspark.errors import PySparkException
 from pyspark.sql.connect.client import ChannelBuilder, DefaultChannelBuilder
+from pyspark.sql.connect.client.retries import DefaultPolicy
 from pyspark.sql.connect.session import SparkSession
 
 from ...store.sql_results import Row, StatementResult
@@ -25,6 +26,8 @@ from ...store.sql_results import Row, StatementResult
 #: Session ids are UUIDs; one per job, the same for every service that asks.
 _SESSION_NAMESPACE = uuid.UUID("5c2b1f0e-2f8e-4f7b-9a53-6d1c3f0a8e21")
 USER_ID = "mrsjobs"
+#: Tries again after a failed call (about 2 s in all) before the job fails.
+RETRIES = 4
 
 
 def session_id(job_id: str) -> str:
@@ -85,6 +88,10 @@ class JobSession:
         self.job_id = job_id
         self.session_id = session_id(job_id)
         self._spark = SparkSession(connection=_Channel(target, token, self.session_id))
+        # The client's default retries wait up to 10 minutes for an engine that does not
+        # answer; an engine here is either up or dead, and a dead one fails the job.
+        self._spark.client.set_retry_policies([DefaultPolicy(
+            max_retries=RETRIES, initial_backoff=50, max_backoff=1000)])
 
     def configure(self, conf: Mapping[str, str]) -> None:
         """The job's settings as this session's SQL conf (PySparkException if refused)."""

@@ -9,9 +9,12 @@ the cluster's metastore and warehouse.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlparse
+from sqlparse import tokens as T
 
 from ...domain.errors import MrsError
 from ...domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job
@@ -31,8 +34,20 @@ CONF_OPTIONS = ("--conf", "-c", "--hiveconf")
 def statements(sql: str) -> tuple[str, ...]:
     """The statements of a SQL text, in order (split where spark-sql would split it:
     at semicolons outside quotes and comments), without the empty ones."""
-    found = (s.strip().rstrip(";").strip() for s in sqlparse.split(sql))
-    return tuple(s for s in found if s and sqlparse.format(s, strip_comments=True).strip())
+    found = (_trimmed(s) for s in sqlparse.split(sql))
+    return tuple(s for s in found if s)
+
+
+def _trimmed(statement: str) -> str:
+    """A statement without its closing semicolon and what follows it (blanks, a comment
+    on the same line): the Connect server takes one bare statement."""
+    tokens = [t for parsed in sqlparse.parse(statement) for t in _leaves(parsed)]
+    while tokens and (tokens[-1].is_whitespace or tokens[-1].ttype in T.Comment
+                      or tokens[-1].match(T.Punctuation, ";")):
+        tokens.pop()
+    if all(t.is_whitespace or t.ttype in T.Comment for t in tokens):
+        return ""
+    return "".join(t.value for t in tokens).strip()
 
 
 def session_conf(pairs: list[str]) -> dict[str, str] | None:
@@ -56,6 +71,14 @@ def session_conf(pairs: list[str]) -> dict[str, str] | None:
         conf[key.strip()] = setting
         i += 1
     return conf
+
+
+def _leaves(token: Any) -> Iterator[Any]:
+    if token.is_group:
+        for child in token.tokens:
+            yield from _leaves(child)
+    else:
+        yield token
 
 
 class SqlCommands:
