@@ -9,7 +9,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-from .domain.clusters import ClusterEngine
+from .domain.clusters import ClusterConfig, ClusterEngine
 from .domain.jobs import Component
 from .engines.local.commands import RUNNABLE, LocalCluster
 from .engines.local.engine import ProcessEngine
@@ -161,14 +161,13 @@ def build(settings: Settings) -> Runtime:
         found = store.cluster_by_id(cluster_id)
         return found.engine if found else None
 
-    def master_of(cluster_id: str) -> tuple[str, str] | None:
+    def config_of(cluster_id: str) -> ClusterConfig | None:
         found = store.cluster_by_id(cluster_id)
-        if (found is None or found.engine is not ClusterEngine.SPARK_STANDALONE
-                or not found.master_url or not found.rest_url):
-            return None
-        return found.master_url, found.rest_url
+        return found.config if found else None
 
-    spark = SparkStandaloneEngine()
+    spark = SparkStandaloneEngine(poll_s=settings.cluster_poll_s,
+                                  unreachable_timeout_s=settings.cluster_unreachable_s,
+                                  max_log_bytes=settings.max_log_bytes)
     # SQL jobs of local clusters go to a warm engine per project and cluster.
     sql = SqlCommands(cluster, settings) if settings.sql_engine == "on" else None
     engine = EngineRouter({
@@ -183,7 +182,7 @@ def build(settings: Settings) -> Runtime:
     commands = CommandsRouter({
         ClusterEngine.LOCAL: sql or cluster,
         ClusterEngine.SPARK_STANDALONE: SparkStandaloneCommands(
-            master_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
+            config_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
             settings.python),
     }, engine_of)
     supervisor = Supervisor(

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # Per stream (stdout, stderr) of each job: the head and the tail are kept, the
     # middle is dropped with a marker line. 0: no bound (the job writes the file).
     max_log_bytes: int = 64 * 1024 * 1024
+    # Standalone clusters: how often a driver's state is asked of its master, and how
+    # long a master may not answer (or not know a driver) before the job ends FAILED.
+    cluster_poll_s: float = 0.05
+    cluster_unreachable_s: float = 60.0
 
     # Containment of jobs: "auto" contains them when this host can (root, bubblewrap,
     # iproute2) and otherwise runs the jobs of one project only; "on" refuses to start

@@ -102,6 +102,12 @@ def test_jobs_run_and_are_killed_on_the_cluster(fast_server: Server,
             done = _ended(c, path, pi)
             assert (done["job_state"], done["job_result"]) == ("FINISHED", "SUCCEEDED"), done
             assert rest.status(done["launcher_id"]).state is DriverState.FINISHED
+            # Its application, named in the driver's log on the worker, and its page
+            # at the master (the cluster's default web UI address).
+            assert done["app_id"].startswith("app-"), done
+            assert done["tracking_url"] == (
+                f"{spark_cluster.web_url}/app/?appId={done['app_id']}")
+            assert httpx.get(done["tracking_url"], trust_env=False).status_code == 200
 
             driver_id = _started(c, path, sleeper, rest)
             assert c.post(f"{path}/{sleeper}/kill").status_code == 202

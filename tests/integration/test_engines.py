@@ -52,6 +52,9 @@ class Driver:
     def started(self, handle: Handle) -> None:
         pass
 
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        raise AssertionError(f"{job_id}: these engines know no application")
+
     def ended(self, job_id: str, end: ExitStatus | Result) -> None:
         if not self._end(job_id).done():
             self._end(job_id).set_result(end)
@@ -100,9 +103,9 @@ def test_sigterm_stops_a_running_job(driver: Driver) -> None:
     async def scenario() -> tuple[bool, ExitStatus, bool, ExitStatus | None]:
         await driver.start()
         handle = await driver.engine.launch(driver.spec("j2", "sleep=60"))
-        delivered = driver.engine.signal(handle, force=False)
+        delivered = await driver.engine.signal(handle, force=False)
         status = await driver.end_of(handle)
-        again = driver.engine.signal(handle, force=True)
+        again = await driver.engine.signal(handle, force=True)
         polled = driver.engine.poll(handle)
         await driver.engine.close()
         return delivered, status, again, polled
@@ -151,6 +154,9 @@ class Heard:
     def started(self, handle: Handle) -> None:
         self.reports.append(("started", handle.job_id))
 
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        self.reports.append(("tracked", job_id))
+
     def ended(self, job_id: str, end: ExitStatus | Result) -> None:
         self.reports.append(("ended", job_id))
 
@@ -172,8 +178,8 @@ def test_a_confirmed_kill_is_the_one_report_of_the_job() -> None:
         ended = await engine.launch(LaunchSpec("e", ("tool",), Path("/e"), Path("/e")))
         engine.end("e", 0)
         await asyncio.wait_for(_until(lambda: ("ended", "e") in heard.reports), 10)
-        assert engine.signal(killed, force=False)
-        assert not engine.signal(ended, force=False)
+        assert await engine.signal(killed, force=False)
+        assert not await engine.signal(ended, force=False)
         for _ in range(3):  # the loop turns a surviving watch would need to report
             await asyncio.sleep(0)
         await engine.close()
@@ -199,7 +205,7 @@ def test_kill_takes_the_whole_tree(tmp_path: Path) -> None:
     async def scenario() -> tuple[Handle, ExitStatus]:
         handle = await engine.launch(d.spec("tree", "spawn", "orphan", "sleep=60"))
         wait_for(lambda: len(processes_with(str(tmp_path))) >= 3, message="the tree")
-        engine.signal(handle, force=False)
+        await engine.signal(handle, force=False)
         status = await engine.wait(handle)
         await engine.close()
         return handle, status
@@ -226,7 +232,7 @@ def test_job_outlives_the_engine_and_is_found_again(tmp_path: Path) -> None:
     async def second() -> ExitStatus:
         attached = later.attach("survivor", handle.run_dir)
         assert attached is not None
-        assert later.signal(attached, force=False)
+        assert await later.signal(attached, force=False)
         status = await later.wait(attached)
         await later.close()
         return status
@@ -300,4 +306,4 @@ def test_a_reused_shim_pid_is_not_mistaken_for_the_shim(tmp_path: Path) -> None:
     assert handle is not None
     status = engine.poll(handle)
     assert status is not None and status.lost
-    assert engine.signal(handle, force=True) is False, "never signal a stranger"
+    assert asyncio.run(engine.signal(handle, force=True)) is False, "never signal a stranger"

@@ -97,7 +97,7 @@ def test_a_killed_chatty_job_dies_fast(tmp: Path) -> None:
             await asyncio.to_thread(wait_for, lambda: any(
                 k >= 1 for k, _ in tail_parts(str(log))), 20, message="output past the cap")
             t0 = time.monotonic()
-            assert engine.signal(handle, force=False)
+            assert await engine.signal(handle, force=False)
             status = await engine.wait(handle)
             return status, time.monotonic() - t0, log.stat().st_size
         finally:
@@ -174,7 +174,7 @@ def test_logs_command_shows_a_running_job_s_latest_lines(
                 return capsys.readouterr().out.endswith("LATEST\n")
 
             await asyncio.to_thread(wait_for, shows_latest, 20)
-            assert engine.signal(handle, force=False)
+            assert await engine.signal(handle, force=False)
             await engine.wait(handle)
             assert cli.main(["logs", "--data-dir", str(tmp), "live"]) == 0
             return capsys.readouterr().out
@@ -199,7 +199,7 @@ def test_the_whole_tree_dies_though_an_orphan_holds_the_pipe(tmp: Path) -> None:
             handle = await engine.launch(s)
             await asyncio.to_thread(wait_for, lambda: len(processes_with(str(tmp))) >= 3, 20)
             t0 = time.monotonic()
-            assert engine.signal(handle, force=False)
+            assert await engine.signal(handle, force=False)
             status = await engine.wait(handle)
             return status, time.monotonic() - t0
         finally:
@@ -230,7 +230,7 @@ def test_a_capped_job_outlives_the_engine(tmp: Path) -> None:
     async def second() -> ExitStatus:
         attached = later.attach("survivor", handle.run_dir)
         assert attached is not None
-        assert later.signal(attached, force=False)
+        assert await later.signal(attached, force=False)
         try:
             return await later.wait(attached)
         finally:

@@ -119,7 +119,7 @@ def test_a_polite_kill_gives_a_contained_job_its_grace(sandbox: Sandbox, tenant:
         engine = ProcessEngine()
         handle = await engine.launch(spec)
         wait_for(lambda: b"up" in (run_dir / "stdout.log").read_bytes(), message="job up")
-        assert engine.signal(handle, force=False)
+        assert await engine.signal(handle, force=False)
         status = await asyncio.wait_for(engine.wait(handle), 30)
         await engine.close()
         assert status.exit_code == 0, status

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mrsjobs.domain.clusters import ClusterEngine
+from mrsjobs.domain.clusters import ClusterConfig, ClusterEngine
 from mrsjobs.domain.errors import InvalidParameter, JobTypeNotSupported
 from mrsjobs.domain.jobs import ExitStatus, Job, JobResult, JobState, JobType
 from mrsjobs.engines.base import Handle, LaunchSpec, Result
@@ -47,6 +47,7 @@ class Heard:
 
     def __init__(self) -> None:
         self.starts: list[str] = []
+        self.apps: dict[str, tuple[str, str | None]] = {}
         self._ends: dict[str, asyncio.Future[tuple[str, object]]] = {}
 
     def _end(self, job_id: str) -> asyncio.Future[tuple[str, object]]:
@@ -64,6 +65,10 @@ class Heard:
 
     def started(self, handle: Handle) -> None:
         self.starts.append(handle.job_id)
+
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        assert job_id not in self.apps, f"{job_id}: its application reported twice"
+        self.apps[job_id] = (app_id, tracking_url)
 
     def ended(self, job_id: str, end: ExitStatus | Result) -> None:
         self._report(job_id, "ended", end)
@@ -99,8 +104,10 @@ def area(tmp_path: Path) -> Path:
 
 
 def _commands(area: Path, cluster: SparkCluster | None = None) -> SparkStandaloneCommands:
-    urls = (cluster.master_url, cluster.rest_url) if cluster else (MASTER, "http://10.213.0.2:6066")
-    return SparkStandaloneCommands(lambda _: urls, lambda _: area, sys.executable)
+    config = (ClusterConfig(ClusterEngine.SPARK_STANDALONE, cluster.master_url,
+                            cluster.rest_url, web_url=cluster.web_url) if cluster
+              else ClusterConfig(ClusterEngine.SPARK_STANDALONE, MASTER, "http://10.213.0.2:6066"))
+    return SparkStandaloneCommands(lambda _: config, lambda _: area, sys.executable)
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -177,7 +184,7 @@ def test_router_sends_each_job_to_its_engine(tmp_path: Path) -> None:
         # A local handle's text names no engine: the local engine finds it again.
         again = router.attach("l1", tmp_path, handle.dumps())
         assert again is not None and again.launcher_id == handle.launcher_id
-        assert router.signal(handle, force=True) is True
+        assert await router.signal(handle, force=True) is True
         # A driver's handle names its engine.
         text = SparkDriverHandle("s1", 1, "driver-1", "http://127.0.0.1:1").dumps()
         assert json.loads(text)["engine"] == "spark-standalone"
@@ -249,10 +256,11 @@ def _master_says(cluster: SparkCluster, driver_id: str) -> DriverState | None:
     return driver.state if driver else None
 
 
-def _launch_and_end(cluster: SparkCluster, area: Path, job: Job,
-                    tmp_path: Path) -> tuple[SparkDriverHandle, tuple[str, object]]:
+def _launch_and_end(cluster: SparkCluster, area: Path, job: Job, tmp_path: Path,
+                    heard: Heard | None = None
+                    ) -> tuple[SparkDriverHandle, tuple[str, object]]:
     engine = SparkStandaloneEngine()
-    heard = Heard()
+    heard = heard or Heard()
 
     async def scenario() -> tuple[SparkDriverHandle, tuple[str, object]]:
         await engine.start(heard)
@@ -271,12 +279,27 @@ def _launch_and_end(cluster: SparkCluster, area: Path, job: Job,
 @pytest.mark.spark
 def test_a_jvm_app_runs_to_success(spark_cluster: SparkCluster, app_area: Path,
                                    tmp_path: Path) -> None:
-    handle, (kind, end) = _launch_and_end(spark_cluster, app_area, _jvm_job(PI, "4"),
-                                          tmp_path)
+    heard = Heard()
+    job = _jvm_job(PI, "4")
+    handle, (kind, end) = _launch_and_end(spark_cluster, app_area, job, tmp_path, heard)
     assert handle.launcher_id == handle.driver_id and handle.driver_id.startswith("driver-")
     assert kind == "ended" and isinstance(end, Result), (kind, end)
     assert (end.outcome.state, end.outcome.result) == (JobState.FINISHED, JobResult.SUCCEEDED)
     assert _master_says(spark_cluster, handle.driver_id) is DriverState.FINISHED
+    # Its logs were copied from the worker in full, and named its application.
+    run_dir = tmp_path / job.id
+    worker_copy = next(spark_cluster.work_dir(w) / handle.driver_id
+                       for w in spark_cluster.workers
+                       if (spark_cluster.work_dir(w) / handle.driver_id).is_dir())
+    for stream in ("stdout", "stderr"):
+        assert (run_dir / f"{stream}.log").read_bytes() == (worker_copy / stream).read_bytes()
+    assert "Pi is roughly" in (run_dir / "stdout.log").read_text()
+    app_id, page = heard.apps[job.id]
+    assert app_id.startswith("app-") and app_id in (run_dir / "stderr.log").read_text()
+    assert page == f"{spark_cluster.web_url}/app/?appId={app_id}"
+    with spark_cluster.ui() as ui:
+        app = ui.state().app(app_id)
+    assert app is not None and app.state == "FINISHED"
 
 
 @pytest.mark.spark
@@ -312,10 +335,10 @@ def test_a_kill_ends_the_driver_at_the_master(spark_cluster: SparkCluster, rest:
             _commands(app_area, spark_cluster).launch_spec(job, tmp_path / job.id))
         try:
             await asyncio.to_thread(_sleep_ready, spark_cluster, rest, handle.driver_id)
-            assert engine.signal(handle, force=False) is True
+            assert await engine.signal(handle, force=False) is True
             end = await heard.end_of(job.id, timeout=30)
             # Nothing is left to signal.
-            again = engine.signal(handle, force=True)
+            again = await engine.signal(handle, force=True)
             return handle, end, again
         finally:
             await engine.close()
@@ -325,6 +348,10 @@ def test_a_kill_ends_the_driver_at_the_master(spark_cluster: SparkCluster, rest:
     assert kind == "killed"
     assert again is False
     assert _master_says(spark_cluster, handle.driver_id) is DriverState.KILLED
+    # Confirmed only once its application had ended too.
+    app_id, _page = heard.apps[job.id]
+    with spark_cluster.ui() as ui:
+        assert not ui.state().app_active(app_id)
 
 
 @pytest.mark.spark
@@ -354,7 +381,7 @@ def test_a_new_engine_finds_a_running_driver_again(spark_cluster: SparkCluster,
                 handle = await asyncio.to_thread(engine.attach, job.id, tmp_path / job.id,
                                                  text)
                 assert handle is not None
-                assert engine.signal(handle, force=False) is True
+                assert await engine.signal(handle, force=False) is True
                 return handle, await heard.end_of(job.id, timeout=30)
             finally:
                 await engine.close()

@@ -83,10 +83,10 @@ class GatedEngine(ProcessEngine):
         super().__init__(poll_interval_s=0.05)
         self.checking = ""
 
-    def signal(self, handle: Handle, *, force: bool) -> bool:
+    async def signal(self, handle: Handle, *, force: bool) -> bool:
         self.checking = "signal"
         try:
-            return super().signal(handle, force=force)
+            return await super().signal(handle, force=force)
         finally:
             self.checking = ""
 

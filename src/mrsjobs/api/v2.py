@@ -141,7 +141,7 @@ def job_v2(job: Job) -> dict[str, Any]:
         "properties": java_map(shown_properties(job.properties)),
         "launcher_id": job.launcher_id or "",
         "app_id": job.app_id or "",
-        "tracking_url": "",
+        "tracking_url": job.tracking_url or "",
         "queue": job.queue,
     }
 

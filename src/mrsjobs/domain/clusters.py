@@ -41,6 +41,18 @@ class ClusterConfig:
     rest_url: str | None = None
     files_root: str | None = None
     max_running: int | None = None
+    #: The master's web UI (http://HOST:8080): its state, and the workers' log pages.
+    #: Default: the master's host, port 8080.
+    web_url: str | None = None
+
+    @property
+    def master_web_url(self) -> str | None:
+        if self.web_url:
+            return self.web_url.rstrip("/")
+        if not self.master_url:
+            return None
+        host = self.master_url.removeprefix("spark://").rsplit(":", 1)[0]
+        return f"http://{host}:8080"
 
     @property
     def components(self) -> frozenset[Component]:
@@ -60,12 +72,14 @@ def check_cluster_config(config: ClusterConfig) -> None:
                              "(http://HOST:6066)")
         if len(config.master_url) > MAX_URL or not _SPARK_URL.match(config.master_url):
             raise ValueError(f"--master {config.master_url!r}: expected spark://HOST:PORT")
-        if len(config.rest_url) > MAX_URL or not _HTTP_URL.match(config.rest_url):
-            raise ValueError(f"--rest-url {config.rest_url!r}: expected http://HOST:PORT "
-                             "or https://HOST:PORT")
+        for option, url in (("--rest-url", config.rest_url), ("--web-url", config.web_url)):
+            if url is not None and (len(url) > MAX_URL or not _HTTP_URL.match(url)):
+                raise ValueError(f"{option} {url!r}: expected http://HOST:PORT "
+                                 "or https://HOST:PORT")
     else:
         for option, value in (("--master", config.master_url),
-                              ("--rest-url", config.rest_url)):
+                              ("--rest-url", config.rest_url),
+                              ("--web-url", config.web_url)):
             if value is not None:
                 raise ValueError(f"{option} is for spark-standalone clusters only: a "
                                  "local cluster runs its jobs on this host")

@@ -191,6 +191,7 @@ class Job:
     #: The engine's handle of the started job, as text: how it is found after a restart.
     engine_handle: str | None = None
     app_id: str | None = None
+    tracking_url: str | None = None
     exit_code: int | None = None
     diagnostics: str | None = None
     submission: V11Submission = NO_SUBMISSION

@@ -99,6 +99,10 @@ class EngineEvents(Protocol):
         """The job runs (for an engine that queues jobs, after ``launch`` returned)."""
         ...
 
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        """The running job's application is known: its id and its page."""
+        ...
+
     def ended(self, job_id: str, end: ExitStatus | Result) -> None:
         """The job, and everything it started, has ended."""
         ...
@@ -128,10 +132,11 @@ class Engine(Protocol[H]):
         """Start the job and watch it; raise :class:`LaunchFailed` if it cannot start."""
         ...
 
-    def signal(self, handle: H, *, force: bool) -> bool:
+    async def signal(self, handle: H, *, force: bool) -> bool:
         """Ask the job to stop (SIGTERM), or make it (SIGKILL with ``force``).
 
         True if the request was delivered, False if nothing of the job was left.
+        An engine whose request may wait (a remote master) makes it off the loop.
         """
         ...
 

@@ -109,7 +109,7 @@ class MemoryEngine:
         self._watch(handle)
         return handle
 
-    def signal(self, handle: MemoryHandle, *, force: bool) -> bool:
+    async def signal(self, handle: MemoryHandle, *, force: bool) -> bool:
         with self._lock:
             if self._status.get(handle.job_id, True) is not None:
                 return False

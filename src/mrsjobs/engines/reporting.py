@@ -35,6 +35,10 @@ class Reporter:
         if self._events is not None:
             self._events.started(handle)
 
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        if self._events is not None and job_id in self._tasks:
+            self._events.tracked(job_id, app_id, tracking_url)
+
     def killed(self, job_id: str, at_ms: int) -> None:
         """The engine confirmed a kill: that is the job's one report, and its watch
         stops. Nothing is reported for a job whose end was reported already."""

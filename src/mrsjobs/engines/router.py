@@ -67,9 +67,10 @@ class EngineRouter:
         handle: Handle = await self._engine(name).launch(spec)
         return handle
 
-    def signal(self, handle: Handle, *, force: bool) -> bool:
+    async def signal(self, handle: Handle, *, force: bool) -> bool:
         name = getattr(handle, "engine", ClusterEngine.LOCAL)
-        return self._engine(name).signal(handle, force=force)
+        delivered: bool = await self._engine(name).signal(handle, force=force)
+        return delivered
 
     def attach(self, job_id: str, run_dir: Path, kept: str | None = None) -> Handle | None:
         name = (handle_fields(kept) or {}).get("engine", ClusterEngine.LOCAL)

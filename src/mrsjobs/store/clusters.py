@@ -39,18 +39,20 @@ class Cluster:
     #: How many of its jobs may run at once, if not the service's max_running.
     max_running: int | None = None
     created_ms: int | None = None
+    #: A standalone master's web UI, if not on the master's host at port 8080.
+    web_url: str | None = None
 
     @property
     def config(self) -> ClusterConfig:
         return ClusterConfig(self.engine, self.master_url, self.rest_url, self.files_root,
-                             self.max_running)
+                             self.max_running, self.web_url)
 
 
 def _cluster(r: Any) -> Cluster:
     return Cluster(r.id, r.project_id, r.name,
                    frozenset(Component(c) for c in r.components.split(",") if c),
                    ClusterEngine(r.engine), r.master_url, r.rest_url, r.files_root,
-                   r.max_running, r.created_ms)
+                   r.max_running, r.created_ms, r.web_url)
 
 
 class ClusterRecords(Database):
@@ -116,13 +118,15 @@ class ClusterRecords(Database):
                         rest_url=config.rest_url,
                         files_root=config.files_root,
                         max_running=config.max_running,
+                        web_url=config.web_url,
                     )
                 )
         except IntegrityError:
             raise ClusterConflict(
                 f"project {project_id} has a cluster named {name} already") from None
         return Cluster(cluster_id, project_id, name, comps, config.engine, config.master_url,
-                       config.rest_url, config.files_root, config.max_running, created)
+                       config.rest_url, config.files_root, config.max_running, created,
+                       config.web_url)
 
     def clusters(self, project_id: str | None = None) -> list[Cluster]:
         stmt = select(clusters).order_by(clusters.c.created_ms, clusters.c.id)

@@ -131,6 +131,10 @@ class JobChanges(JobReads):
         return self._change(sql.MARK_STARTED, p_id=job_id, p_started=started_ms,
                             p_launcher=launcher_id, p_handle=engine_handle)
 
+    def mark_tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> Job | None:
+        """Record a RUNNING job's application id and page, once its engine knows them."""
+        return self._change(sql.MARK_TRACKED, p_id=job_id, p_app=app_id, p_url=tracking_url)
+
     def mark_signalled(self, job_id: str, at_ms: int) -> Job | None:
         """Record a kill attempt BEFORE its signal goes out, so that a crash right after
         the signal cannot lose it: the first one's time decides KILLED against the

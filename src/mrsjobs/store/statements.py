@@ -90,6 +90,13 @@ MARK_STARTED = (
     .returning(jobs)
 )
 
+MARK_TRACKED = (
+    update(jobs)
+    .where(_id, jobs.c.state == JobState.RUNNING)
+    .values(app_id=bindparam("p_app"), tracking_url=bindparam("p_url"))
+    .returning(jobs)
+)
+
 # Recorded BEFORE the signal goes out (an intent): a crash right after the signal
 # cannot lose it. The first one stays: it decides KILLED against the job's own end.
 MARK_SIGNALLED = (

@@ -62,6 +62,8 @@ clusters = Table(
     Column("rest_url", Text),
     Column("files_root", Text),
     Column("max_running", Integer),
+    # A standalone master's web UI (migration 0008): its state and the workers' pages.
+    Column("web_url", Text),
     Index("uq_clusters_project_name", "project_id", "name", unique=True),
 )
 
@@ -152,6 +154,8 @@ jobs = Table(
     # The engine's handle of a started job (its text): how a restarted service finds it.
     Column("engine_handle", Text),
     Column("app_id", String(128)),
+    # The application's page, once the engine knows it (migration 0008).
+    Column("tracking_url", Text),
     Column("exit_code", Integer),
     Column("diagnostics", Text),
     # What a v1.1 submission said beyond type and arguments (JSON), or NULL.
@@ -167,7 +171,7 @@ jobs = Table(
     Index("ix_jobs_owner", "owner", "state"),
 )
 
-# Each statement's result of a SQL job (migration 0008): its rows as a JSON array of
+# Each statement's result of a SQL job (migration 0009): its rows as a JSON array of
 # objects of strings (at most the configured number), and whether more were dropped.
 sql_results = Table(
     "sql_results",

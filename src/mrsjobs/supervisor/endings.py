@@ -43,7 +43,7 @@ class Endings:
     async def settle(self, run: Run, commands: JobCommands) -> None:
         """Wait for the engine's report of the job's end, and record it."""
         end = await run.end
-        final = await self._record(run, self._stop(run, end.error)
+        final = await self._record(run, await self._stop(run, end.error)
                                    if isinstance(end, Unwatchable) else end)
         if final is None:
             return
@@ -57,13 +57,13 @@ class Endings:
             await retrying(f"job {run.job_id}: could not delete it",
                            lambda: self.store.delete_job(run.job_id), self.pause_s)
 
-    def _stop(self, run: Run, error: Exception) -> Outcome:
+    async def _stop(self, run: Run, error: Exception) -> Outcome:
         """Given up watching: what still runs of the job would run unseen, so it is
         stopped, and the job ends FAILED with the reason."""
         problem = f"internal error while watching the job: {error!r}"
         try:
             if run.handle is not None:
-                self.engine.signal(run.handle, force=True)
+                await self.engine.signal(run.handle, force=True)
         except Exception:
             log.exception("job %s: could not stop it", run.job_id)
             problem += "; its processes may remain"

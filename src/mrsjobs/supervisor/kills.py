@@ -85,7 +85,7 @@ class Kills:
                 return  # not RUNNING any more: it ended meanwhile
             attempts = job.kill_attempts
             first = job.kill_signalled_ms if job.kill_signalled_ms is not None else at
-            if self._send_signal(handle, force=attempts > 1):
+            if await self._send_signal(handle, force=attempts > 1):
                 if run.kill_signalled_ms is None:
                     run.kill_signalled_ms = first
                 if self.after_signal is not None:
@@ -106,10 +106,10 @@ class Kills:
                 f"kill not confirmed after {limit} attempts: processes may remain")):
             log.error("job %s: kill not confirmed after %d attempts", job_id, limit)
 
-    def _send_signal(self, handle: Handle, *, force: bool) -> bool:
+    async def _send_signal(self, handle: Handle, *, force: bool) -> bool:
         """True if a signal went out, or may have (the engine failed half-way)."""
         try:
-            return self.engine.signal(handle, force=force)
+            return await self.engine.signal(handle, force=force)
         except Exception:
             log.exception("job %s: signalling it failed", handle.job_id)
             return True

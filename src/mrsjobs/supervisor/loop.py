@@ -43,7 +43,7 @@ class Supervisor:
         self.config = config
         self.registry = Registry(store, config.owner, config.host, os.getpid(),
                                  str(config.runs_dir))
-        self.runs = Runs(self._on_started)
+        self.runs = Runs(self._on_started, self._on_tracked)
         self.kills = Kills(store, engine, config)
         self.endings = Endings(store, engine, config.poll_interval_s)
         self.adoption = Adoption(store, engine, self.registry, config, self._adopt)
@@ -221,6 +221,13 @@ class Supervisor:
             return
         if started is not None and started.kill_requested_ms is not None:
             self.kills.start(run)
+
+    def _on_tracked(self, run: Run, app_id: str, tracking_url: str | None) -> None:
+        try:
+            self.store.mark_tracked(run.job_id, app_id, tracking_url)
+        except Exception:
+            # Only the link is lost: the job runs and ends as it would.
+            log.exception("job %s: could not record its application", run.job_id)
 
     def _adopt(self, job: Job) -> None:
         """Watch a RUNNING job launched earlier, by us before a restart or by another

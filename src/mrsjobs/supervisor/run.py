@@ -56,8 +56,10 @@ class Run:
 class Runs:
     """The jobs this supervisor runs, by id and per cluster; the engine reports to it."""
 
-    def __init__(self, on_started: Callable[[Run, Handle], None]) -> None:
+    def __init__(self, on_started: Callable[[Run, Handle], None],
+                 on_tracked: Callable[[Run, str, str | None], None]) -> None:
         self._on_started = on_started
+        self._on_tracked = on_tracked
         self._runs: dict[str, Run] = {}
         self._per_cluster: dict[str, int] = {}
 
@@ -90,6 +92,11 @@ class Runs:
         run = self._runs.get(handle.job_id)
         if run is not None:
             self._on_started(run, handle)
+
+    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
+        run = self._runs.get(job_id)
+        if run is not None:
+            self._on_tracked(run, app_id, tracking_url)
 
     def ended(self, job_id: str, end: ExitStatus | Result) -> None:
         run = self._runs.get(job_id)

@@ -276,7 +276,8 @@ class ProcessEngine:
             if status is not None:
                 return status
 
-    def signal(self, handle: ProcessHandle, *, force: bool) -> bool:
+    async def signal(self, handle: ProcessHandle, *, force: bool) -> bool:
+        # Signals and /proc reads do not block: no thread is needed.
         if (handle.run_dir / "exit.json").exists() or not process_alive(handle.shim_pid,
                                                                      handle.shim_start):
             # Shim done: the group id may belong to someone else by now.

@@ -155,17 +155,16 @@ class SparkConnectEngine:
         self._reporter.watch(handle, lambda: self._run(warm, handle, launch))
         return handle
 
-    def signal(self, handle: SqlHandle, *, force: bool) -> bool:
-        """Interrupt the job's operations; a job not running yet is stopped before its
-        first statement. The interrupt goes out from a thread of its own."""
+    async def signal(self, handle: SqlHandle, *, force: bool) -> bool:
+        """Interrupt the job's operations (a polite and a forced kill are the same); a
+        job whose statements have not started yet is stopped before the first."""
         with self._lock:
             if handle.job_id not in self._active:
                 return False
             self._kills.add(handle.job_id)
             session = self._sessions.get(handle.job_id)
         if session is not None:
-            threading.Thread(target=self._interrupt, args=(session,), daemon=True,
-                             name=f"sql-kill {handle.job_id}").start()
+            await asyncio.to_thread(self._interrupt, session)
         return True
 
     def attach(self, job_id: str, run_dir: Path, kept: str | None = None) -> SqlHandle | None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ...domain import paths
-from ...domain.clusters import ClusterEngine
+from ...domain.clusters import ClusterConfig, ClusterEngine
 from ...domain.errors import InvalidParameter, JobTypeNotSupported
 from ...domain.jobs import Job, JobType, split_spark_options
 from ..base import LaunchFailed, LaunchSpec
@@ -59,7 +59,7 @@ class SparkStandaloneCommands:
     directory the job's ``hdfs:///`` paths live in; ``python`` is the interpreter, at
     the same path on every host, that runs Python apps."""
 
-    def __init__(self, cluster_of: Callable[[str], tuple[str, str] | None],
+    def __init__(self, cluster_of: Callable[[str], ClusterConfig | None],
                  area_root: Callable[[Job], Path], python: str) -> None:
         self._cluster_of = cluster_of
         self._area_root = area_root
@@ -69,20 +69,20 @@ class SparkStandaloneCommands:
         return True  # it reads the cluster's record
 
     def finished(self, job: Job, run_dir: Path) -> None:
-        """The driver's logs stay on its worker."""
+        """The engine copied the driver's logs while it ran."""
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
-        urls = self._cluster_of(job.cluster_id)
-        if urls is None:
+        config = self._cluster_of(job.cluster_id)
+        if (config is None or config.engine is not ClusterEngine.SPARK_STANDALONE
+                or not config.master_url or not config.rest_url):
             raise LaunchFailed(f"cluster {job.cluster_id} is not a spark-standalone cluster")
-        master, rest_url = urls
         if job.type.stored is not JobType.SPARK_SUBMIT:
             raise JobTypeNotSupported(
                 f"{job.type} jobs cannot run on a {ClusterEngine.SPARK_STANDALONE} cluster yet")
-        request = self.request(job, master, self._area_root(job))
+        request = self.request(job, config.master_url, self._area_root(job))
         run_dir.mkdir(parents=True, exist_ok=True)
-        return LaunchSpec(job.id, (), run_dir, run_dir,
-                          request=SparkLaunch(rest_url, request))
+        return LaunchSpec(job.id, (), run_dir, run_dir, request=SparkLaunch(
+            config.rest_url, request, config.master_web_url or ""))
 
     def request(self, job: Job, master: str, area: Path) -> CreateRequest:
         options, app = split_spark_options([localize(a, area) for a in job.arguments])

@@ -1,15 +1,24 @@
 """Jobs as cluster-mode drivers of a Spark standalone master: submitted through its
 REST server, watched by polling the driver's state there, killed through it. The
-driver runs on a worker and outlives the service; its id finds it again."""
+driver runs on a worker and outlives the service; its id finds it again.
+
+While a driver runs, its logs are copied from its worker into the job's run directory,
+where its application's id is read (the master does not link drivers to apps). A kill
+is confirmed when the master has the driver KILLED and the application ended.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import ClassVar
+
+import httpx
 
 from ...domain.clock import now_ms
 from ...domain.clusters import ClusterEngine
@@ -24,7 +33,11 @@ from ..base import (
     handle_fields,
 )
 from ..reporting import Reporter
+from .logs import DriverLogs
+from .master import MasterUi
 from .rest import CreateRequest, DriverState, DriverStatus, SparkRest, SparkRestError
+
+log = logging.getLogger(__name__)
 
 ENGINE = ClusterEngine.SPARK_STANDALONE
 
@@ -37,6 +50,8 @@ class SparkLaunch:
     engine: ClassVar[ClusterEngine] = ENGINE
     rest_url: str
     request: CreateRequest
+    #: The master's web UI: its state, the workers' log pages, the apps' pages.
+    web_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,9 @@ class SparkDriverHandle(Handle):
     rest_url: str
     #: Kept in the handle's text: it tells, after a restart, which engine finds it.
     engine: str = ENGINE.value
+    web_url: str = ""
+    #: Where the driver's logs are copied to.
+    run_dir: str = ""
 
     @property
     def launcher_id(self) -> str:
@@ -67,24 +85,50 @@ def _terminal_result(status: DriverStatus) -> Result:
     return Result(Outcome(JobState.FINISHED, JobResult.FAILED, reason), at)
 
 
+@dataclass
+class _Watched:
+    """What the engine learns of a running driver beyond its state."""
+
+    logs: DriverLogs | None
+    worker_url: str | None = None
+    next_pull: float = 0.0
+    reported_app: bool = False
+
+
+def app_page(web_url: str, app_id: str) -> str:
+    return f"{web_url.rstrip('/')}/app/?appId={app_id}"
+
+
 class SparkStandaloneEngine:
-    """One engine for every standalone cluster: each job's handle names its master's
-    REST server. ``unreachable_timeout_s`` is how long a driver's master may go without
-    answering (or without knowing the driver) before the job ends FAILED."""
+    """One engine for every standalone cluster: each job's handle names its master.
+
+    ``poll_s``: how often a driver's state is asked for; ``log_pull_s``: how often its
+    logs are copied while it runs; ``unreachable_timeout_s``: how long its master may
+    go without answering (or without knowing the driver) before the job ends FAILED;
+    ``app_end_timeout_s``: how long a killed driver's application may take to end
+    before the kill is confirmed without it; ``max_log_bytes``: per stream copy."""
 
     capabilities = Capabilities(frozenset({JobType.SPARK_SUBMIT}), confirms_kill=True,
-                                survives_restart=True)
+                                live_logs=True, survives_restart=True)
 
-    def __init__(self, *, poll_s: float = 0.05, unreachable_timeout_s: float = 60.0,
-                 rest_timeout_s: float = 5.0, retry_pause_s: float = 0.5) -> None:
+    def __init__(self, *, poll_s: float = 0.05, log_pull_s: float = 1.0,
+                 unreachable_timeout_s: float = 60.0, rest_timeout_s: float = 5.0,
+                 retry_pause_s: float = 0.5, app_end_timeout_s: float = 10.0,
+                 max_log_bytes: int = 0) -> None:
         self.poll_s = poll_s
+        self.log_pull_s = log_pull_s
         self.unreachable_timeout_s = unreachable_timeout_s
         self.rest_timeout_s = rest_timeout_s
+        self.app_end_timeout_s = app_end_timeout_s
+        self.max_log_bytes = max_log_bytes
         self._reporter = Reporter(retry_pause_s)
         self._lock = threading.Lock()
         self._clients: dict[str, SparkRest] = {}
+        self._uis: dict[str, MasterUi] = {}
+        self._http = httpx.Client(timeout=httpx.Timeout(rest_timeout_s), trust_env=False)
         #: Jobs a kill was sent to: their KILLED is a confirmed kill.
         self._kills_sent: set[str] = set()
+        self._watched: dict[str, _Watched] = {}
 
     def _rest(self, rest_url: str) -> SparkRest:
         with self._lock:
@@ -93,6 +137,14 @@ class SparkStandaloneEngine:
                 client = SparkRest(rest_url, timeout=self.rest_timeout_s)
                 self._clients[rest_url] = client
             return client
+
+    def _ui(self, web_url: str) -> MasterUi:
+        with self._lock:
+            ui = self._uis.get(web_url)
+            if ui is None:
+                ui = MasterUi(web_url, timeout=self.rest_timeout_s)
+                self._uis[web_url] = ui
+            return ui
 
     # -- the port -------------------------------------------------------------------
 
@@ -109,14 +161,21 @@ class SparkStandaloneEngine:
         except SparkRestError as exc:
             raise LaunchFailed(f"could not submit the driver: {exc.reason}") from exc
         handle = SparkDriverHandle(spec.job_id, now_ms(), submission.driver_id,
-                                   launch.rest_url)
+                                   launch.rest_url, web_url=launch.web_url,
+                                   run_dir=str(spec.run_dir))
         self._reporter.started(handle)
         self._watch(handle)
         return handle
 
-    def signal(self, handle: SparkDriverHandle, *, force: bool) -> bool:
+    async def signal(self, handle: SparkDriverHandle, *, force: bool) -> bool:
+        # HTTP calls that may wait up to their timeout: off the supervisor's loop.
+        return await asyncio.to_thread(self._kill, handle)
+
+    def _kill(self, handle: SparkDriverHandle) -> bool:
         # Standalone has one way to stop a driver: a polite and a forced kill are the
-        # same request (the forced one repeats it).
+        # same request (the forced one repeats it). Killing the application at the
+        # master as well was measured to make the driver end later, not sooner: its
+        # shutdown then waits out the worker's timeout.
         rest = self._rest(handle.rest_url)
         with self._lock:
             first = handle.job_id not in self._kills_sent
@@ -149,14 +208,20 @@ class SparkStandaloneEngine:
     async def close(self) -> None:
         await self._reporter.close()
         with self._lock:
-            clients = list(self._clients.values())
+            clients: list[SparkRest | MasterUi] = [*self._clients.values(), *self._uis.values()]
             self._clients.clear()
+            self._uis.clear()
         for client in clients:
             client.close()
+        self._http.close()
 
     # -- watching -------------------------------------------------------------------
 
     def _watch(self, handle: SparkDriverHandle) -> None:
+        logs = (DriverLogs(handle.driver_id, Path(handle.run_dir), self.max_log_bytes)
+                if handle.run_dir and handle.web_url else None)
+        with self._lock:
+            self._watched[handle.job_id] = _Watched(logs)
         self._reporter.watch(handle, lambda: self.wait(handle))
 
     async def wait(self, handle: SparkDriverHandle) -> Result:
@@ -165,35 +230,78 @@ class SparkStandaloneEngine:
         ``unreachable_timeout_s`` has passed; the job then ends FAILED."""
         rest = self._rest(handle.rest_url)
         silent_since: float | None = None
-        while True:
-            problem: str | None = None
-            try:
-                status = await asyncio.to_thread(rest.status, handle.driver_id)
-            except SparkRestError as exc:
-                if not (exc.unreachable or (exc.status or 0) >= 500):
-                    raise
-                problem = exc.reason
-            else:
-                if status.state is None:
-                    problem = f"the master does not know driver {handle.driver_id}"
-                elif status.state.terminal:
-                    return await self._ended(handle, status)
-            if problem is None:
-                silent_since = None
-            else:
-                silent_since = silent_since or time.monotonic()
-                if time.monotonic() - silent_since >= self.unreachable_timeout_s:
-                    return Result(Outcome(JobState.FAILED, JobResult.FAILED,
-                                          f"{problem} (for {self.unreachable_timeout_s:g} s)"),
-                                  now_ms())
-            await asyncio.sleep(self.poll_s)
+        try:
+            while True:
+                problem: str | None = None
+                try:
+                    status = await asyncio.to_thread(rest.status, handle.driver_id)
+                except SparkRestError as exc:
+                    if not (exc.unreachable or (exc.status or 0) >= 500):
+                        raise
+                    problem = exc.reason
+                else:
+                    if status.state is None:
+                        problem = f"the master does not know driver {handle.driver_id}"
+                    elif status.state.terminal:
+                        await self._copy_logs(handle, status, final=True)
+                        return await self._ended(handle, status)
+                    else:
+                        await self._copy_logs(handle, status, final=False)
+                if problem is None:
+                    silent_since = None
+                else:
+                    silent_since = silent_since or time.monotonic()
+                    if time.monotonic() - silent_since >= self.unreachable_timeout_s:
+                        return Result(Outcome(
+                            JobState.FAILED, JobResult.FAILED,
+                            f"{problem} (for {self.unreachable_timeout_s:g} s)"), now_ms())
+                await asyncio.sleep(self.poll_s)
+        finally:
+            with self._lock:
+                self._watched.pop(handle.job_id, None)
+
+    async def _copy_logs(self, handle: SparkDriverHandle, status: DriverStatus, *,
+                         final: bool) -> None:
+        """Copy the driver's new log output, at most every ``log_pull_s`` while it
+        runs and once more at its end; report its application once it is known. A
+        worker that cannot be read costs this copy, never the job."""
+        with self._lock:
+            watched = self._watched.get(handle.job_id)
+        if watched is None or watched.logs is None or status.worker_id is None:
+            return
+        now = time.monotonic()
+        if not final and now < watched.next_pull:
+            return
+        watched.next_pull = now + self.log_pull_s
+        try:
+            await asyncio.to_thread(self._pull, handle, watched, status.worker_id)
+        except (SparkRestError, OSError) as exc:
+            log.warning("job %s: could not copy the logs of %s: %s", handle.job_id,
+                        handle.driver_id, exc)
+        app_id = watched.logs.app_id
+        if app_id and not watched.reported_app:
+            watched.reported_app = True
+            self._reporter.tracked(handle.job_id, app_id, app_page(handle.web_url, app_id))
+
+    def _pull(self, handle: SparkDriverHandle, watched: _Watched, worker_id: str) -> None:
+        assert watched.logs is not None
+        if watched.worker_url is None:
+            worker = self._ui(handle.web_url).state().worker(worker_id)
+            if worker is None or not worker.web_url:
+                raise SparkRestError(f"the master does not list worker {worker_id}")
+            watched.worker_url = worker.web_url
+        watched.logs.pull(self._http, watched.worker_url)
 
     async def _ended(self, handle: SparkDriverHandle, status: DriverStatus) -> Result:
         with self._lock:
             ours = handle.job_id in self._kills_sent
             self._kills_sent.discard(handle.job_id)
+            watched = self._watched.get(handle.job_id)
         if status.state is not DriverState.KILLED or not ours:
             return _terminal_result(status)
+        app_id = watched.logs.app_id if watched and watched.logs else None
+        if app_id:
+            await self._app_ended(handle, app_id)
         # A kill we sent, confirmed by the master: reported as such. The report
         # cancels the watch that runs this, so nothing else is reported; a caller
         # that waits without a watch gets the kill as the result.
@@ -201,3 +309,16 @@ class SparkStandaloneEngine:
         self._reporter.killed(handle.job_id, at)
         await asyncio.sleep(0)
         return Result(Outcome(JobState.KILLED, JobResult.KILLED, "killed on request"), at)
+
+    async def _app_ended(self, handle: SparkDriverHandle, app_id: str) -> None:
+        """Wait until the master has the killed driver's application ended (its
+        executors released), for at most ``app_end_timeout_s``."""
+        ui = self._ui(handle.web_url)
+        deadline = time.monotonic() + self.app_end_timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(SparkRestError):
+                if not (await asyncio.to_thread(ui.state)).app_active(app_id):
+                    return
+            await asyncio.sleep(self.poll_s)
+        log.warning("job %s: application %s still active %g s after its driver was "
+                    "killed", handle.job_id, app_id, self.app_end_timeout_s)
