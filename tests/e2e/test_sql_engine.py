@@ -253,6 +253,7 @@ print("PROBE", " ".join(out), flush=True)
 
 
 def test_the_engine_dying_fails_its_job_and_the_next_gets_a_new_one(server: Server) -> None:
+    assert all(succeeded(j) for j in run(server, sql_job("warm", "select 1")))
     pid = engine_pid(server)
     with server.client() as c:
         long = server.submit(c, sql_job("doomed", LONG_QUERY))
