@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -38,6 +39,7 @@ from ..base import (
     Result,
     handle_fields,
 )
+from ..local.detached import proc_alive
 from ..reporting import Reporter
 from .bridge import Bridge
 from .client import JobSession, error_class, session_id, unavailable
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: The engine's name in launch requests and handles.
 ENGINE = "spark-connect"
+#: Where a service keeps the sockets it reaches its engines by: ``<tmp>/<this><pid>-*``.
+SOCKET_DIR = "mrsjobs-sql-"
 SQL_TYPES = frozenset({JobType.SPARK_SQL, JobType.HIVE_SQL, JobType.SPARK_SCRIPT,
                        JobType.HIVE_SCRIPT})
 
@@ -307,6 +311,9 @@ class SparkConnectEngine:
 
     def _ensure(self, warm: _Warm) -> None:
         """Start the server if it is not running (again), and the bridge to it."""
+        if warm.pid and warm.server.serves(warm.pid) and (
+                warm.bridge is None or warm.bridge.alive()):
+            return  # the usual case, without the lock and a probe of the port
         pid, port, token = warm.server.ensure_started()
         netns = warm.server.netns
         if warm.pid == pid and (warm.bridge is None or warm.bridge.alive()):
@@ -327,7 +334,8 @@ class SparkConnectEngine:
         of this process's own (0700, and short: socket paths are at most 107 bytes)."""
         with self._lock:
             if self._socket_dir is None:
-                self._socket_dir = Path(tempfile.mkdtemp(prefix="mrsjobs-sql-"))
+                _sweep_socket_dirs()
+                self._socket_dir = Path(tempfile.mkdtemp(prefix=f"{SOCKET_DIR}{os.getpid()}-"))
             folder = self._socket_dir
         name = hashlib.sha256(str(server.home).encode()).hexdigest()[:16]
         return folder / f"{name}.sock"
@@ -353,6 +361,14 @@ class SparkConnectEngine:
                     del self._warm[key]
             for _, warm in idle:
                 await asyncio.to_thread(self._stop, warm)
+
+
+def _sweep_socket_dirs() -> None:
+    """Remove the socket directories of services that died without removing them."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SOCKET_DIR}*-*"):
+        pid = folder.name.removeprefix(SOCKET_DIR).split("-", 1)[0]
+        if pid.isdigit() and not proc_alive(int(pid)) and folder.stat().st_uid == os.getuid():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _killed() -> Result:

@@ -133,6 +133,10 @@ class ConnectServer:
             return None
         return pid, port, token
 
+    def serves(self, pid: int) -> bool:
+        """Whether ``pid`` is this home's server, alive."""
+        return self._is_ours(pid)
+
     def stop(self) -> None:
         """Stop the server (SIGTERM its process group, SIGKILL after ``stop_timeout``)."""
         if not self.home.is_dir():
