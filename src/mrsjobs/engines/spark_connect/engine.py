@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 ENGINE = "spark-connect"
 #: Where a service keeps the sockets it reaches its engines by: ``<tmp>/<this><pid>-*``.
 SOCKET_DIR = "mrsjobs-sql-"
+#: How long a kill keeps interrupting a job whose statement is not on the engine yet.
+INTERRUPT_RETRY_S = 2.0
+#: Where the sessions of ended jobs are released.
+_RELEASE = ThreadPoolExecutor(2, thread_name_prefix="sql-release")
 SQL_TYPES = frozenset({JobType.SPARK_SQL, JobType.HIVE_SQL, JobType.SPARK_SCRIPT,
                        JobType.HIVE_SCRIPT})
 
@@ -167,8 +171,13 @@ class SparkConnectEngine:
                 return False
             self._kills.add(handle.job_id)
             session = self._sessions.get(handle.job_id)
-        if session is not None:
-            await asyncio.to_thread(self._interrupt, session)
+        # The job's statement may be on its way to the engine, not registered there yet:
+        # the interrupt is sent again until it met an operation or the job ended.
+        deadline = time.monotonic() + INTERRUPT_RETRY_S
+        while session is not None and not await asyncio.to_thread(self._interrupt, session):
+            if not self._is_active(handle.job_id) or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.02)
         return True
 
     def attach(self, job_id: str, run_dir: Path, kept: str | None = None) -> SqlHandle | None:
@@ -240,7 +249,8 @@ class SparkConnectEngine:
                 self._kills.discard(job_id)
                 self._active.discard(job_id)
             if session is not None:
-                session.close()
+                # Released in the background: the job's end need not wait for it.
+                _RELEASE.submit(session.close)
         reason: str | None = None
         if truncated:
             reason = (f"results truncated to {self.max_rows} rows: statement "
@@ -263,11 +273,17 @@ class SparkConnectEngine:
         with self._lock:
             return job_id in self._kills
 
-    def _interrupt(self, session: JobSession) -> None:
+    def _is_active(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._active
+
+    def _interrupt(self, session: JobSession) -> bool:
+        """Interrupt the session's tagged operations; True if one was."""
         try:
-            session.interrupt()
+            return bool(session.interrupt())
         except Exception:
             log.exception("job %s: interrupting it failed", session.job_id)
+            return False
 
     def _left_over(self, handle: SqlHandle) -> Result:
         """A job found after a restart: done if all its statements were, else what it
