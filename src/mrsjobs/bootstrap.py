@@ -14,6 +14,9 @@ from .domain.jobs import Component, JobSpec
 from .engines.local.commands import RUNNABLE, LocalCluster
 from .engines.local.engine import ProcessEngine
 from .engines.router import CommandsRouter, EngineRouter
+from .engines.spark_connect.commands import SqlCommands
+from .engines.spark_connect.engine import ENGINE as SQL_ENGINE
+from .engines.spark_connect.engine import SparkConnectEngine
 from .engines.spark_standalone.capacity import Capacity, StandaloneRoom, check_fits
 from .engines.spark_standalone.commands import SparkStandaloneCommands
 from .engines.spark_standalone.engine import SparkStandaloneEngine
@@ -167,13 +170,19 @@ def build(settings: Settings) -> Runtime:
     spark = SparkStandaloneEngine(poll_s=settings.cluster_poll_s,
                                   unreachable_timeout_s=settings.cluster_unreachable_s,
                                   max_log_bytes=settings.max_log_bytes)
+    # SQL jobs of local clusters go to a warm engine per project and cluster.
+    sql = SqlCommands(cluster, settings) if settings.sql_engine == "on" else None
     engine = EngineRouter({
         ClusterEngine.LOCAL: ProcessEngine(settings.python, settings.poll_interval_s,
                                            max_log_bytes=settings.max_log_bytes),
         ClusterEngine.SPARK_STANDALONE: spark,
+        **({SQL_ENGINE: SparkConnectEngine(
+            sql.server, store, slots=settings.sql_engine_slots,
+            max_rows=settings.sql_result_max_rows, idle_s=settings.sql_engine_idle_s)}
+           if sql is not None else {}),
     })
     commands = CommandsRouter({
-        ClusterEngine.LOCAL: cluster,
+        ClusterEngine.LOCAL: sql or cluster,
         ClusterEngine.SPARK_STANDALONE: SparkStandaloneCommands(
             config_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
             settings.python, max_log_bytes=settings.max_log_bytes),

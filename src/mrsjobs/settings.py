@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     # A cluster's metastore daemon outlives the service (its SQL jobs do too) and ends
     # itself this long after its last client went and no service heartbeats it.
     metastore_idle_s: float = 60.0
+    # SQL jobs of local clusters run on a warm Spark Connect server per project and
+    # cluster ("off": each job is a cold spark-sql). The server stops after
+    # ``sql_engine_idle_s`` without a job; it runs ``sql_engine_slots`` jobs at once, on
+    # its own master (``local[N]``); each statement keeps ``sql_result_max_rows`` rows.
+    sql_engine: Literal["on", "off"] = "on"
+    sql_engine_idle_s: float = 600.0
+    sql_engine_slots: int = 8
+    sql_engine_master: str = "local[2]"
+    sql_engine_memory: str = "1g"
+    sql_result_max_rows: int = 1000
 
     # Several instances may share one PostgreSQL database: each needs its own id (by
     # default one kept in its data directory) and heartbeats; a silent one's jobs are

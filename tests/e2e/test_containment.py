@@ -92,8 +92,10 @@ class Project:
 def two_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, Project]]:
     tmp = tmp_path_factory.mktemp("containment")
     # The service's settings, and whatever else its environment holds, no job may see.
+    # SQL jobs here are cold spark-sql jobs (the warm SQL engine's own attack tests are
+    # in test_sql_engine.py).
     env = dict(os.environ, MRSJOBS_KILL_GRACE_S="3", MRSJOBS_ISOLATION="on",
-               SERVICE_CANARY=CANARY)
+               SERVICE_CANARY=CANARY, MRSJOBS_SQL_ENGINE="off")
     server = Server(data_dir=tmp / "data", port=free_port(), env=env, log=tmp / "server.log")
     server.start()
     try:

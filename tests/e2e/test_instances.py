@@ -109,7 +109,7 @@ def test_sql_jobs_of_two_instances_share_the_clusters_tables(
     clusters = tmp_path / "clusters"
     with postgres_database() as url:
         shared = {"database_url": url, "clusters_dir": str(clusters), "kill_grace_s": "10",
-                  "secret_key": Fernet.generate_key().decode()}
+                  "secret_key": Fernet.generate_key().decode(), "sql_engine": "off"}
         try:
             first = server_factory(**shared)
             second = server_factory(**shared)

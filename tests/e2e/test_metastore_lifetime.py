@@ -22,7 +22,8 @@ SLEEP_MS = 30_000
 
 def test_the_metastore_ends_after_its_service_and_its_last_job(
         server_factory: Callable[..., Server], spark_home: Path) -> None:
-    server = server_factory(metastore_idle_s=str(IDLE_S), kill_grace_s="10")
+    server = server_factory(metastore_idle_s=str(IDLE_S), kill_grace_s="10",
+                            sql_engine="off")
     home = server.data_dir / "clusters" / server.cluster_id / "metastore"
     metastore = Metastore(MetastoreConfig(home=home, spark_home=spark_home, idle_s=0))
     with server.client() as c:

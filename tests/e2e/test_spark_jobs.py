@@ -47,7 +47,9 @@ def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from tests.support.waiting import free_port
 
     tmp = tmp_path_factory.mktemp("spark")
-    env = dict(os.environ, MRSJOBS_KILL_GRACE_S="10", MRSJOBS_MAX_RUNNING="4")
+    # The cold spark-sql path (the warm SQL engine has tests of its own).
+    env = dict(os.environ, MRSJOBS_KILL_GRACE_S="10", MRSJOBS_MAX_RUNNING="4",
+               MRSJOBS_SQL_ENGINE="off")
     server = Server(data_dir=tmp / "data", port=free_port(), env=env, log=tmp / "server.log")
     server.start()
     yield server

@@ -30,7 +30,7 @@ FAKE_TOOL = FIXTURES / "fake_tool.sh"
 
 #: Settings of a server whose Spark tools are a trivial script.
 FAST = {"spark_submit": str(FAKE_TOOL), "spark_sql": str(FAKE_TOOL),
-        "hive_metastore": "false", "kill_grace_s": "2"}
+        "hive_metastore": "false", "kill_grace_s": "2", "sql_engine": "off"}
 
 
 class ServerExited(AssertionError):

@@ -18,12 +18,15 @@ import pwd
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 USER_PREFIX = "mrsj-"
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
 
 
 class TenancyError(Exception):
@@ -120,30 +123,50 @@ class Tenants:
             _run("userdel", name)
 
 
-def connects(netns: Path | None, host: str, port: int, timeout: float = 1.0) -> bool:
-    """True if ``host:port`` accepts a TCP connection as seen from ``netns``.
+def in_netns(netns: Path | None, fn: Callable[[], T]) -> T:
+    """``fn()`` run in ``netns`` (here if None): the sockets it makes belong there.
 
     A thread's network namespace is its own (setns affects the calling thread only),
     so a short-lived thread enters it and the service's other threads stay put.
     """
     if netns is None:
-        return _connects(host, port, timeout)
-    result: list[bool] = [False]
+        return fn()
+    result: list[T] = []
+    error: list[BaseException] = []
 
-    def probe() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    def run() -> None:
         try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                return
-        finally:
-            os.close(fd)
-        result[0] = _connects(host, port, timeout)
+            enter_netns(netns)
+            result.append(fn())
+        except BaseException as exc:
+            error.append(exc)
 
-    thread = threading.Thread(target=probe, name="netns-probe", daemon=True)
+    thread = threading.Thread(target=run, name="netns-call", daemon=True)
     thread.start()
-    thread.join(timeout + 5)
+    thread.join()
+    if error:
+        raise error[0]
     return result[0]
+
+
+def enter_netns(netns: Path) -> None:
+    """Move the calling thread into ``netns`` (OSError if it cannot)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns {netns}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def connects(netns: Path | None, host: str, port: int, timeout: float = 1.0) -> bool:
+    """True if ``host:port`` accepts a TCP connection as seen from ``netns``."""
+    try:
+        return in_netns(netns, lambda: _connects(host, port, timeout))
+    except OSError:
+        return False
 
 
 def _connects(host: str, port: int, timeout: float) -> bool:

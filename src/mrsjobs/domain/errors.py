@@ -17,6 +17,7 @@ the API maps them to ``{"error_code", "error_msg"}`` in one place.
      +-- PayloadTooLarge          413 APIGW.0201 (as the API gateway answers it)
      +-- TooManyRequests          429 APIGW.0308 (as the API gateway throttles), Retry-After
      +-- ContainmentMissing       400 12000054 (jobs of a second project, uncontained)
+     +-- SqlResultUnavailable     400 0179 / 0180 / 0181 / 0183 (no SQL result to show)
 """
 
 from __future__ import annotations
@@ -148,3 +149,16 @@ class ContainmentMissing(MrsError):
 
     code = "12000054"
     status = 400
+
+
+class SqlResultUnavailable(MrsError):
+    """The SQL job result collection is empty."""
+
+    # MRS lists these codes as 500s; they describe the caller's request (like 0176,
+    # which is observed as 400), and a 5xx would read as "try again later" to clients.
+    code = "0181"
+    status = 400
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)

@@ -3,7 +3,8 @@ supervisor drives a single engine, and each job goes to its cluster's.
 
 A launch goes by its spec's request (an engine that runs jobs elsewhere names itself
 there), a signal by its handle, an attach by the engine named in the handle's text;
-anything that names none is the local engine's.
+anything that names none is the local engine's. An engine is named by a cluster kind
+(:class:`ClusterEngine`) or by a name of its own (the SQL engine of local clusters).
 """
 
 from __future__ import annotations
@@ -37,15 +38,10 @@ class Commands(Protocol):
     def finished(self, job: Job, run_dir: Path) -> None: ...
 
 
-def _named(value: object) -> ClusterEngine:
-    try:
-        return ClusterEngine(str(value))
-    except ValueError:
-        raise LaunchFailed(f"no engine {value!r}") from None
-
-
 class EngineRouter:
-    def __init__(self, engines: Mapping[ClusterEngine, Engine[Any]]) -> None:
+    def __init__(self, engines: Mapping[str, Engine[Any]]) -> None:
+        """``engines`` by name: a cluster kind's (:class:`ClusterEngine`), or that of an
+        engine beside them (the SQL engine of local clusters)."""
         if ClusterEngine.LOCAL not in engines:
             raise ValueError("the local engine is required")
         self.engines = dict(engines)
@@ -57,7 +53,7 @@ class EngineRouter:
             survives_restart=all(e.capabilities.survives_restart for e in every))
 
     def _engine(self, name: object) -> Engine[Any]:
-        engine = self.engines.get(_named(name))
+        engine = self.engines.get(str(name))
         if engine is None:
             raise LaunchFailed(f"no {name} engine is configured")
         return engine

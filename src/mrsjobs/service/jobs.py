@@ -16,9 +16,13 @@ from ..domain.errors import (
     ClusterNotFound,
     ContainmentMissing,
     JobTypeNotSupported,
+    SqlResultUnavailable,
 )
 from ..domain.jobs import (
     COMPONENT_OF,
+    SQL_FILE_TYPES,
+    SQL_TEXT_TYPES,
+    TERMINAL,
     Component,
     Job,
     JobPage,
@@ -31,6 +35,7 @@ from ..domain.submit import check_spec
 from ..store import Cluster, Store
 from ..store.clusters import StaleReference
 from ..store.identity import audit_event
+from ..store.sql_results import StatementResult
 
 #: What the job types need when a cluster lacks their component.
 MISSING_COMPONENT = {
@@ -215,6 +220,21 @@ class JobService:
     def show(self, who: Identity, project_id: str, cluster_id: str, job_id: str) -> Job:
         self._cluster(who, project_id, cluster_id)
         return self.store.job(job_id, project_id=project_id, cluster_id=cluster_id)
+
+    def sql_result(self, who: Identity, project_id: str, cluster_id: str,
+                   job_id: str) -> list[StatementResult]:
+        """The stored statement results of a SQL job, as MRS's V2-6 gives them."""
+        job = self.show(who, project_id, cluster_id, job_id)
+        if job.type not in SQL_TEXT_TYPES | SQL_FILE_TYPES:
+            raise SqlResultUnavailable("0179", "The job type must be SparkSql or SparkScript.")
+        if job.state is JobState.RUNNING:
+            raise SqlResultUnavailable("0183", "The job is running.")
+        if job.state not in TERMINAL:
+            raise SqlResultUnavailable("0180", "The job is being submitted.")
+        found = self.store.sql_results(job.id)
+        if not found:
+            raise SqlResultUnavailable("0181", "The SQL job result collection is empty.")
+        return found
 
     def list_jobs(self, who: Identity, query: JobQuery) -> tuple[int, list[Job]]:
         """The total of the jobs ``query`` matches, and its page of them; a query

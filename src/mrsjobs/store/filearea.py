@@ -197,6 +197,27 @@ class FileArea:
         with open(src, "rb") as f:
             return self.put(parts, iter(lambda: f.read(CHUNK), b""))
 
+    def read(self, parts: Sequence[str], max_bytes: int) -> bytes:
+        """The content of the file ``parts`` (reached without following a link); more
+        than ``max_bytes`` is refused."""
+        if not parts:
+            raise InvalidParameter("path", "must name a file, not the root")
+        with self._dir(parts[:-1]) as parent:
+            try:
+                fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             dir_fd=parent)
+            except FileNotFoundError:
+                raise _missing(parts) from None
+            except OSError as exc:
+                raise _failed(parts, exc) from None
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise InvalidParameter("path", f"{_shown(parts)} is not a file")
+                data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise InvalidParameter("path", f"{_shown(parts)} is larger than {max_bytes} bytes")
+        return data
+
     def make_dirs(self, parts: Sequence[str]) -> None:
         """``mkdir -p``: every missing directory is made, owned by ``owner``."""
         with self._dir(parts, create=True):

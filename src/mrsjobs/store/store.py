@@ -7,9 +7,10 @@ from .clusters import ClusterRecords
 from .group_commit import GroupCommit
 from .job_changes import JobChanges
 from .rows import insert_many
+from .sql_results import SqlResults
 
 
-class Store(JobChanges, ClusterRecords):
+class Store(JobChanges, ClusterRecords, SqlResults):
     """Projects, clusters, tokens and jobs in one SQL database (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str, *, group_commit: bool = False) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from ..domain.jobs import JobResult, JobState, JobType
@@ -168,6 +169,19 @@ jobs = Table(
     Index("ix_jobs_name", "project_id", "cluster_id", "name", "submitted_ms", "seq"),
     Index("ix_jobs_finished", "finished_ms"),
     Index("ix_jobs_owner", "owner", "state"),
+)
+
+# Each statement's result of a SQL job (migration 0009): its rows as a JSON array of
+# objects of strings (at most the configured number), and whether more were dropped.
+sql_results = Table(
+    "sql_results",
+    metadata,
+    Column("job_id", String(36),
+           ForeignKey("jobs.id", ondelete="CASCADE", name="fk_sql_results_job_id"),
+           primary_key=True),
+    Column("statement", Integer, primary_key=True),
+    Column("rows", Text, nullable=False),
+    Column("truncated", Boolean, nullable=False, server_default=false()),
 )
 
 # The service instances sharing this database, and when each was last seen alive.

@@ -98,6 +98,14 @@ class LocalCluster:
         self._files_root_of = files_root_of or (lambda _: None)
         self._lock = threading.Lock()
 
+    def job_env(self) -> dict[str, str]:
+        """The environment every process of a job (or of a cluster's daemon) starts with."""
+        return dict(self._env)
+
+    def read_paths(self) -> tuple[Path, ...]:
+        """The operator's read-only roots that contained processes see."""
+        return self._read
+
     def area(self, project_id: str, cluster_id: str) -> FileArea:
         """The cluster's file area, made on first use, owned by the project's user: its
         files root itself if it has one, else under the data directory (or clusters_dir)."""

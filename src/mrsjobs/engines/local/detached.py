@@ -9,11 +9,13 @@ import contextlib
 import os
 import select
 import signal
+import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from .shim import proc_stat
 
@@ -118,6 +120,30 @@ def _wait_gone(left: Callable[[], list[int]], deadline: float, sig: int) -> bool
             return False
         time.sleep(POLL_INTERVAL / 2)
     return True
+
+
+def spawn(command: Sequence[str], log: IO[bytes], *, cwd: Path, env: Mapping[str, str],
+          name: str) -> int:
+    """Run ``command`` detached and return its pid (OSError if it could not start).
+
+    A throw-away ``sh`` in a new session starts it in the background and exits, so
+    the daemon is not our child: it outlives us, is never left a zombie here, and
+    Popen never warns that it is still running. The daemon keeps the session and
+    process group, so it can be stopped as a group.
+    """
+    launcher = subprocess.Popen(
+        ["/bin/sh", "-c", '"$@" >&2 & echo $!', name, *command],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+        cwd=cwd, env=dict(env), start_new_session=True)
+    try:
+        out, _ = launcher.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
+        launcher.wait()
+        raise OSError(f"the {name} shell hung") from None
+    if launcher.returncode != 0 or not out.strip().isdigit():
+        raise OSError(f"could not launch {list(command)}")
+    return int(out)
 
 
 class Heartbeat:

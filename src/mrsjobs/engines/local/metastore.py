@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from .detached import (
     pids_where,
     proc_alive,
     read_int,
+    spawn,
     stop_group,
     write_atomic,
 )
@@ -250,26 +250,11 @@ class Metastore:
                 f"log:\n{self._log_tail(log_offset)}")
 
     def _spawn(self, command: list[str], log: IO[bytes]) -> int:
-        """Run ``command`` detached and return its pid.
-
-        A throw-away ``sh`` in a new session starts the JVM in the background
-        and exits, so the JVM is not our child: it outlives us, is never left a
-        zombie here, and Popen never warns that it is still running. The JVM
-        keeps the session and process group, so stop() can signal the group.
-        """
-        launcher = subprocess.Popen(
-            ["/bin/sh", "-c", '"$@" >&2 & echo $!', "metastore-launcher", *command],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-            cwd=self.home, env=_daemon_env(), start_new_session=True)
         try:
-            out, _ = launcher.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            launcher.kill()
-            launcher.wait()
-            raise MetastoreError("the metastore launcher shell hung") from None
-        if launcher.returncode != 0 or not out.strip().isdigit():
-            raise MetastoreError(f"could not launch the metastore daemon: {command}")
-        return int(out)
+            return spawn(command, log, cwd=self.home, env=_daemon_env(),
+                         name="metastore-launcher")
+        except OSError as exc:
+            raise MetastoreError(f"could not launch the metastore daemon: {exc}") from exc
 
     def _await_ready(self, proc: Process, deadline: float) -> int | None:
         """The port once the daemon accepts TCP connections; None if it died or timed out."""

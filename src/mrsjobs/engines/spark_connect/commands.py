@@ -1,0 +1,162 @@
+"""SQL jobs of a local cluster as requests to the project's warm SQL engine; every other
+job (and a SQL job the engine cannot take as it is) goes to the local cluster's own
+commands, which run it cold with ``spark-sql``.
+
+Also makes each (project, cluster)'s engine server: contained as the project's, with
+the cluster's metastore and warehouse.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlparse
+from sqlparse import tokens as T
+
+from ...domain.errors import MrsError
+from ...domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job
+from ...domain.paths import hdfs_parts
+from ...settings import Settings
+from ..base import LaunchFailed, LaunchSpec
+from ..local.commands import LOOPBACK_CONF, LocalCluster
+from .engine import SqlLaunch
+from .server import ConnectServer, ServerConfig
+
+#: The largest SQL script the engine reads from a cluster's file area.
+MAX_SCRIPT_BYTES = 4 << 20
+#: spark-sql options that set a SQL conf: the job's session gets them.
+CONF_OPTIONS = ("--conf", "-c", "--hiveconf")
+
+
+def statements(sql: str) -> tuple[str, ...]:
+    """The statements of a SQL text, in order (split where spark-sql would split it:
+    at semicolons outside quotes and comments), without the empty ones."""
+    found = (_trimmed(s) for s in sqlparse.split(sql))
+    return tuple(s for s in found if s)
+
+
+def _trimmed(statement: str) -> str:
+    """A statement without its closing semicolon and what follows it (blanks, a comment
+    on the same line): the Connect server takes one bare statement."""
+    tokens = [t for parsed in sqlparse.parse(statement) for t in _leaves(parsed)]
+    while tokens and (tokens[-1].is_whitespace or tokens[-1].ttype in T.Comment
+                      or tokens[-1].match(T.Punctuation, ";")):
+        tokens.pop()
+    if all(t.is_whitespace or t.ttype in T.Comment for t in tokens):
+        return ""
+    return "".join(t.value for t in tokens).strip()
+
+
+def session_conf(pairs: list[str]) -> dict[str, str] | None:
+    """The SQL conf the options before a job's SQL set; None if an option is one the
+    engine cannot honour (a setting of a JVM start): the job then runs cold."""
+    conf: dict[str, str] = {}
+    i = 0
+    while i < len(pairs):
+        arg = pairs[i]
+        name, eq, value = arg.partition("=")
+        if name not in CONF_OPTIONS:
+            return None
+        if not eq:
+            if i + 1 == len(pairs):
+                return None
+            i += 1
+            value = pairs[i]
+        key, sep, setting = value.partition("=")
+        if not sep:
+            return None
+        conf[key.strip()] = setting
+        i += 1
+    return conf
+
+
+def _leaves(token: Any) -> Iterator[Any]:
+    if token.is_group:
+        for child in token.tokens:
+            yield from _leaves(child)
+    else:
+        yield token
+
+
+class SqlCommands:
+    """The local cluster's commands, with SQL jobs sent to the warm engine."""
+
+    def __init__(self, cluster: LocalCluster, settings: Settings) -> None:
+        self.cluster = cluster
+        self.settings = settings
+        self._servers: dict[tuple[str, str], ConnectServer] = {}
+        self._lock = threading.Lock()
+
+    # -- JobCommands ----------------------------------------------------------------
+
+    def may_block(self, job: Job) -> bool:
+        return self.cluster.may_block(job)
+
+    def finished(self, job: Job, run_dir: Path) -> None:
+        self.cluster.finished(job, run_dir)
+
+    def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
+        request = self._request(job) if job.type in SQL_TEXT_TYPES | SQL_FILE_TYPES else None
+        if request is None:
+            return self.cluster.launch_spec(job, run_dir)
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return LaunchSpec(job.id, (), run_dir, run_dir, request=request)
+
+    def _request(self, job: Job) -> SqlLaunch | None:
+        *pairs, sql = job.arguments
+        conf = session_conf(pairs)
+        if conf is None:
+            return None
+        conf = {**job.properties, **conf}
+        if job.type in SQL_FILE_TYPES:
+            try:
+                parts = hdfs_parts(sql)
+            except ValueError as exc:
+                raise LaunchFailed(f"the script {sql}: {exc}") from exc
+            if parts is None:
+                return None  # a file outside the area: spark-sql reads it in the sandbox
+            area = self.cluster.area(job.project_id, job.cluster_id)
+            try:
+                sql = area.read(parts, MAX_SCRIPT_BYTES).decode()
+            except (MrsError, UnicodeDecodeError) as exc:
+                raise LaunchFailed(f"the script {job.arguments[-1]} cannot be read: "
+                                   f"{exc}") from exc
+        found = statements(sql)
+        if not found:
+            raise LaunchFailed("the job has no SQL statement")
+        return SqlLaunch(job.project_id, job.cluster_id, found, conf)
+
+    # -- the engines' servers -------------------------------------------------------
+
+    def server(self, project_id: str, cluster_id: str) -> ConnectServer:
+        """The engine server of a project's cluster (made once, started on demand)."""
+        with self._lock:
+            found = self._servers.get((project_id, cluster_id))
+            if found is None:
+                found = self._servers[(project_id, cluster_id)] = self._make(
+                    project_id, cluster_id)
+            return found
+
+    def _make(self, project_id: str, cluster_id: str) -> ConnectServer:
+        s, local = self.settings, self.cluster
+        containment = local.containment
+        tenant = containment.tenant(project_id)
+        area = local.area(project_id, cluster_id)
+        write: list[Path] = [area.root]
+        conf_of = None
+        if s.hive_metastore:
+            metastore = local.metastore(cluster_id, tenant)
+            write += metastore.job_dirs()
+            conf_of = metastore.spark_conf
+        env = local.job_env()
+        config = ServerConfig(
+            home=s.cluster_dir(cluster_id).resolve() / "sql-engine",
+            spark_submit=s.spark_submit_cmd, master=s.sql_engine_master,
+            driver_memory=s.sql_engine_memory, java_options=s.driver_java_options,
+            conf=dict(LOOPBACK_CONF), read=local.read_paths(), write=tuple(write), env=env)
+        return ConnectServer(config, containment if containment.sandbox else None, tenant,
+                             conf_of)
+
