@@ -22,10 +22,13 @@ from .responses import (
     ENVELOPE_OF,
     ERRORS,
     EXTRA_ERRORS,
+    LOG_EVENT,
+    LOG_HEADERS,
     OPEN,
     SCHEMAS,
     SUBJECT_TOKEN,
     SUCCESS,
+    TEXT,
     Schema,
     ref,
 )
@@ -196,7 +199,11 @@ def responses(method: str, path: str) -> dict[str, Any]:
     """What ``method path`` answers: its success and its API's errors."""
     status, body = SUCCESS[(method, path)]
     success: dict[str, Any] = {"description": "Success.", "headers": dict(_REQUEST_ID)}
-    if body is not None:
+    if (method, path) in TEXT:
+        success["content"] = {"text/plain": {"schema": body},
+                              "text/event-stream": {"schema": LOG_EVENT}}
+        success["headers"].update(LOG_HEADERS)
+    elif body is not None:
         success["content"] = {"application/json": {"schema": body}}
     if (method, path) in SUBJECT_TOKEN:
         success["headers"]["X-Subject-Token"] = {"required": True,

@@ -135,6 +135,12 @@ SUCCESS: dict[tuple[str, str], tuple[int, Schema | None]] = {
     ("post", JOBS + "/batch-delete"): (202, None),
     ("get", JOBS + "/{job_execution_id}"): (202, obj(job_detail=ref("JobV2"))),
     ("post", JOBS + "/{job_execution_id}/kill"): (202, None),
+    ("get", JOBS + "/{job_execution_id}/log"): (200, STR),
+    ("get", JOBS + "/{job_execution_id}/sql-result"): (202, {
+        **obj(sql_results={"type": "object", "additionalProperties": arr(
+            {"type": "object", "additionalProperties": STR})}),
+        "description": "Each statement's rows (by its index) as objects of strings; "
+                       "{\"result\": \"succeed\"} for a statement without rows."}),
     ("post", "/v1.1/{project_id}/jobs/submit-job"):
         (200, obj(job_execution=ref("JobSubmittedV11"))),
     ("get", "/v1.1/{project_id}/job-exes"):
@@ -166,6 +172,19 @@ ENVELOPE_OF = {SAHARA: "SaharaError", "/v3": "KeystoneError"}
 EXTRA_ERRORS: dict[str, dict[int, str]] = {
     SAHARA: {404: "No such job (Sahara's clients expect 404)."},
     _FILES: {404: "No such file or directory in the cluster's file area."},
+}
+#: Routes that answer text: a log's bytes, or (follow=true) its server-sent events.
+TEXT = {("get", JOBS + "/{job_execution_id}/log")}
+#: One server-sent event of a followed log: ``data`` is log text, ``id`` the offset to
+#: resume from; the last event is ``end`` with the job's state and result as JSON.
+LOG_EVENT: Schema = {"type": "object", "properties": {
+    "event": enum(["message", "end"]), "data": STR, "id": STR}}
+#: Headers of a log's answer.
+LOG_HEADERS: dict[str, Schema] = {
+    "X-Log-Offset": {"schema": INT, "description": "Offset of the first byte sent."},
+    "X-Log-Next-Offset": {"schema": INT, "description": "Offset to read on from."},
+    "X-Log-Size": {"schema": INT, "description": "The log's size now."},
+    "X-Job-State": {"schema": STR, "description": "The job's state now."},
 }
 #: Routes that answer with the token they issue or check (X-Subject-Token).
 SUBJECT_TOKEN = {("post", TOKENS), ("get", TOKENS), ("head", TOKENS)}
