@@ -54,9 +54,11 @@ class Console:
                                                "arguments": arguments})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session, closed at its end."""
+    """One headless Chromium for this module, closed at its end: while Playwright's
+    sync API is open it keeps an event loop running on the main thread, and the other
+    modules' tests start loops of their own there (``asyncio.run``)."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"CI needs Chromium at {CHROMIUM} (apt-get install chromium)")
