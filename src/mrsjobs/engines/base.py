@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from ..domain.jobs import ExitStatus, JobType, Outcome
 
@@ -48,6 +48,17 @@ class Handle:
 
     def dumps(self) -> str:
         return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, default=str)
+
+    @classmethod
+    def loads(cls, text: str) -> Self:
+        """The handle :meth:`dumps` wrote (fields it does not know are ignored);
+        ValueError if the text does not make one."""
+        data = handle_fields(text) or {}
+        names = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def handle_fields(text: str | None) -> dict[str, Any] | None:

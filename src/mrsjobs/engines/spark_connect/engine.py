@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -37,7 +37,6 @@ from ..base import (
     LaunchFailed,
     LaunchSpec,
     Result,
-    handle_fields,
 )
 from ..local.detached import proc_alive
 from ..reporting import Reporter
@@ -183,11 +182,9 @@ class SparkConnectEngine:
     def attach(self, job_id: str, run_dir: Path, kept: str | None = None) -> SqlHandle | None:
         if kept is None:
             return None  # its start was never recorded: no statement ran
-        data = handle_fields(kept) or {}
-        names = {f.name for f in fields(SqlHandle)}
         try:
-            handle = SqlHandle(**{k: v for k, v in data.items() if k in names})
-        except TypeError as exc:
+            handle = SqlHandle.loads(kept)
+        except ValueError as exc:
             raise LaunchFailed(f"its SQL session cannot be found again: {kept!r}") from exc
         self._reporter.watch(handle, lambda: asyncio.to_thread(self._left_over, handle))
         return handle

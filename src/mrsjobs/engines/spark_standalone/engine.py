@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,7 +30,6 @@ from ..base import (
     LaunchFailed,
     LaunchSpec,
     Result,
-    handle_fields,
 )
 from ..reporting import Reporter
 from .logs import DriverLogs
@@ -194,11 +193,9 @@ class SparkStandaloneEngine:
                kept: str | None = None) -> SparkDriverHandle | None:
         if kept is None:
             return None  # no driver was recorded as submitted
-        data = handle_fields(kept) or {}
-        names = {f.name for f in fields(SparkDriverHandle)}
         try:
-            handle = SparkDriverHandle(**{k: v for k, v in data.items() if k in names})
-        except TypeError as exc:
+            handle = SparkDriverHandle.loads(kept)
+        except ValueError as exc:
             raise LaunchFailed(f"its driver cannot be found again: {kept!r}") from exc
         if handle.job_id != job_id:
             raise LaunchFailed(f"its handle names another job: {kept!r}")
