@@ -18,6 +18,7 @@ import pytest
 
 from mrsjobs.engines.local.metastore import Metastore, MetastoreConfig, MetastoreError
 from tests.support.procs import kill_leftovers, processes_with
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("java")]
 
@@ -183,6 +184,8 @@ def test_started_once_reused_replaced_and_stopped(spark_home: Path, tmp_path: Pa
 
         # A dead daemon is replaced, on the same port.
         os.kill(daemons[0], signal.SIGKILL)
+        # A JVM takes a moment to die after SIGKILL; until then it still serves.
+        wait_for(lambda: processes_with(str(home)) == [], timeout=30)
         assert Metastore(config).ensure_started() == uris[0]
         replaced = processes_with(str(home))
         assert len(replaced) == 1 and replaced != daemons
