@@ -26,8 +26,11 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
+# Two workers: most of a test's time is a JVM or a server starting.
+TEST_WORKERS ?= 2
+
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest tests/unit

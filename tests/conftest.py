@@ -24,6 +24,21 @@ from tests.support.server import (
 from tests.support.spark_cluster import SparkCluster
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n`` (``--dist loadgroup``) a module's tests stay on one worker,
+    so that its module-scoped servers start once, and every module that uses the
+    namespaced Spark cluster runs on the same worker: one cluster per run (its
+    network's names are fixed)."""
+    tests = [item for item in items if isinstance(item, pytest.Function)]
+    cluster_modules = {test.module.__name__ for test in tests
+                       if "spark_cluster" in test.fixturenames}
+    for test in tests:
+        if test.get_closest_marker("xdist_group") is None:
+            module = test.module.__name__
+            group = "spark_cluster" if module in cluster_modules else module
+            test.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start servers on fresh data directories; everything they started is cleaned up."""
