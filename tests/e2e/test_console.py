@@ -395,3 +395,29 @@ def test_console_pages_forbid_inline_and_foreign_scripts(
     hosts = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
     assert hosts and all(h.startswith(console.server.endpoint) for h in hosts), hosts
 
+
+
+# -- the API's documentation page ----------------------------------------------------------
+
+
+def test_api_docs_render_from_this_service_alone(page: Any, console: Console) -> None:
+    """Swagger UI at /docs shows every route of the OpenAPI document, and nothing it
+    loads (its scripts, styles, the document) comes from another host."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    document = httpx.get(console.server.endpoint + "/openapi.json").json()
+    operations = sum(1 for item in document["paths"].values() for method in item
+                     if method in {"get", "put", "post", "delete", "patch", "head"})
+    page.goto(console.server.endpoint + "/docs")
+    blocks = page.locator(".opblock")
+    expect(blocks.first).to_be_visible()
+    expect(blocks).to_have_count(operations)
+    # A route opens and shows its parameters, as a reader would use the page.
+    kill = page.locator(".opblock-summary-path",
+                        has_text="/job-executions/{job_execution_id}/kill").first
+    kill.click()
+    expect(page.locator(".opblock.is-open .parameters")).to_contain_text("project_id")
+    shot(page, "api-docs")
+    assert any(url.endswith("/openapi.json") for url in requested), requested
+    foreign = [url for url in requested if not url.startswith(console.server.endpoint)]
+    assert not foreign, foreign
