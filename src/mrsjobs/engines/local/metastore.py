@@ -27,28 +27,16 @@ for ``MetastoreConfig.idle_s``.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ...containment.sandbox import Confinement
 from ...containment.tenants import Tenant, connects
-from .detached import (
-    POLL_INTERVAL,
-    Heartbeat,
-    Process,
-    pids_where,
-    proc_alive,
-    read_int,
-    spawn,
-    stop_group,
-    write_atomic,
-)
+from .daemon import DaemonHome
+from .detached import POLL_INTERVAL, Heartbeat, Process, read_int
 
 if TYPE_CHECKING:
     from ...containment.host import Containment
@@ -67,7 +55,6 @@ DEFAULT_JAVA_OPTIONS: tuple[str, ...] = (
 )
 
 _CONNECT_TIMEOUT = 1.0
-_LOG_TAIL_CHARS = 4000
 
 
 class MetastoreError(Exception):
@@ -113,11 +100,9 @@ class Metastore:
         self.containment = containment
         self.tenant = tenant
         self.home = config.home.resolve()
-        self.pid_file = self.home / "metastore.pid"
+        self.daemon = DaemonHome(self.home, "metastore", self._marks, MetastoreError)
         self.port_file = self.home / "metastore.port"
-        self.lock_file = self.home / "metastore.lock"
         self.heartbeat_file = self.home / "metastore.heartbeat"
-        self.log_file = self.home / "logs" / "metastore.log"
         self.warehouse = self.home / "warehouse"
         self.tmp = self.home / "tmp"
 
@@ -133,8 +118,8 @@ class Metastore:
         self._make_home()
         # This service needs the daemon from now on, for as long as it lives.
         Heartbeat.start(self.heartbeat_file, self.config.idle_s)
-        with self._locked():
-            pid = self._find_pid()
+        with self.daemon.locked():
+            pid = self.daemon.find_pid()
             if pid is not None:
                 with Process(pid) as proc:
                     if not proc.exited():
@@ -143,7 +128,7 @@ class Metastore:
                         if port is not None:
                             return _uri(port)
                         # Alive but not serving in time: hung, replace it.
-                        self._terminate(proc)
+                        self.daemon.terminate(proc, self.config.stop_timeout)
             return _uri(self._start())
 
     def job_dirs(self) -> list[Path]:
@@ -175,34 +160,17 @@ class Metastore:
         }
 
     def stop(self) -> None:
-        """Stop the daemon (SIGTERM its process group, SIGKILL after ``stop_timeout``)."""
+        """Stop the daemon (SIGTERM its process group, SIGKILL after ``stop_timeout``).
+
+        The port file stays: a restart tries the same port again."""
         Heartbeat.stop(self.heartbeat_file)
-        if not self.home.is_dir():
-            return
-        with self._locked():
-            pid = self._find_pid()
-            if pid is not None:
-                with Process(pid) as proc:
-                    self._terminate(proc)
-            # The port file stays: a restart tries the same port again.
-            self.pid_file.unlink(missing_ok=True)
+        self.daemon.stop(self.config.stop_timeout)
 
     def pid(self) -> int | None:
         """The daemon's pid if it is alive, else None."""
-        return self._find_pid()
+        return self.daemon.find_pid()
 
     # -- internals -------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        # flock locks belong to the open file description, so a separate open()
-        # per call excludes other threads of this process as well as others.
-        with open(self.lock_file, "a+b") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
 
     def _command(self, port: int) -> list[str]:
         jars = self.config.spark_home / "jars"
@@ -228,33 +196,20 @@ class Metastore:
         wanted = read_int(self.port_file) or 0
         # A port file is only trusted once the new daemon rewrites it.
         self.port_file.unlink(missing_ok=True)
-        self.pid_file.unlink(missing_ok=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting metastore\n".encode())
-            log.flush()
-            log_offset = log.tell()
-            pid = self._spawn(self._command(wanted), log)
-        write_atomic(self.pid_file, f"{pid}\n")
+        pid, log_offset = self.daemon.launch(self._command(wanted), cwd=self.home,
+                                             env=_daemon_env())
         deadline = time.monotonic() + self.config.start_timeout
         with Process(pid) as proc:
             port = self._await_ready(proc, deadline)
             if port is not None:
                 return port
             if proc.exited():
-                raise MetastoreError(
-                    f"metastore daemon exited while starting; log:\n{self._log_tail(log_offset)}")
-            self._terminate(proc)
+                raise MetastoreError(f"metastore daemon exited while starting; log:\n"
+                                     f"{self.daemon.log_tail(log_offset)}")
+            self.daemon.terminate(proc, self.config.stop_timeout)
             raise MetastoreError(
                 f"metastore daemon not ready within {self.config.start_timeout:g}s; "
-                f"log:\n{self._log_tail(log_offset)}")
-
-    def _spawn(self, command: list[str], log: IO[bytes]) -> int:
-        try:
-            return spawn(command, log, cwd=self.home, env=_daemon_env(),
-                         name="metastore-launcher")
-        except OSError as exc:
-            raise MetastoreError(f"could not launch the metastore daemon: {exc}") from exc
+                f"log:\n{self.daemon.log_tail(log_offset)}")
 
     def _await_ready(self, proc: Process, deadline: float) -> int | None:
         """The port once the daemon accepts TCP connections; None if it died or timed out."""
@@ -268,51 +223,10 @@ class Metastore:
             if proc.wait(min(POLL_INTERVAL, remaining)):
                 return None
 
-    def _terminate(self, proc: Process) -> None:
-        # The JVM may outlive the process we started (a sandbox's outer one) while it
-        # shuts Derby down: stopped once none of this home's daemon is left.
-        if not stop_group(proc, self.config.stop_timeout, self._processes):
-            raise MetastoreError(f"metastore daemon {proc.pid} survived SIGKILL")
-
-    def _processes(self) -> list[int]:
-        """The live processes that run this home's daemon (its sandbox included)."""
-        return list(pids_where(self._is_ours))
-
-    def _find_pid(self) -> int | None:
-        """The live daemon of this home: the pid file's, or found in /proc.
-
-        The /proc scan covers a daemon whose starter died before writing the
-        pid file; another daemon could not open the Derby database it holds.
-        """
-        pid = read_int(self.pid_file)
-        if pid is not None and self._is_ours(pid):
-            return pid
-        for found in pids_where(self._is_ours):
-            write_atomic(self.pid_file, f"{found}\n")
-            return found
-        return None
-
-    def _is_ours(self, pid: int) -> bool:
-        """A live (non-zombie) process running our daemon for this home.
-
-        Checking the command line guards against a recycled pid.
-        """
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
+    def _marks(self, args: list[bytes]) -> bool:
+        """A command line of this home's daemon (its sandbox's included)."""
         source = JAVA_SOURCE.name.encode()
-        return (any(a.endswith(source) for a in args) and str(self.home).encode() in args
-                and proc_alive(pid))
-
-    def _log_tail(self, offset: int) -> str:
-        try:
-            with open(self.log_file, "rb") as f:
-                f.seek(offset)
-                text = f.read().decode(errors="replace")
-        except OSError as e:
-            return f"(no log: {e})"
-        return text[-_LOG_TAIL_CHARS:]
+        return any(a.endswith(source) for a in args) and str(self.home).encode() in args
 
 
 def _uri(port: int) -> str:

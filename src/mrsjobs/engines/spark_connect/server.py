@@ -18,36 +18,25 @@ operations a job left running and interrupt them; a service that stops stops it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...containment.host import Containment
 from ...containment.sandbox import Confinement
 from ...containment.tenants import Tenant, connects, in_netns
-from ..local.detached import (
-    POLL_INTERVAL,
-    Process,
-    pids_where,
-    proc_alive,
-    read_int,
-    spawn,
-    stop_group,
-    write_atomic,
-)
+from ..local.daemon import DaemonHome
+from ..local.detached import POLL_INTERVAL, Process, read_int, write_atomic
 
 HOST = "127.0.0.1"
 MAIN_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 #: Marks the server's command line with its home, to find it again in /proc.
 HOME_CONF = "spark.mrsjobs.sqlEngine.home"
-_LOG_TAIL_CHARS = 4000
 
 
 class ServerError(Exception):
@@ -96,12 +85,10 @@ class ConnectServer:
         #: daemons running (the cluster's metastore).
         self._conf_of = conf_of or dict
         self.home = config.home.resolve()
+        self.daemon = DaemonHome(self.home, "server", self._marks, ServerError)
         self.work = self.home / "work"
-        self.pid_file = self.home / "server.pid"
         self.port_file = self.home / "server.port"
         self.token_file = self.home / "server.token"
-        self.lock_file = self.home / "server.lock"
-        self.log_file = self.home / "logs" / "server.log"
         self._local = threading.Lock()
 
     @property
@@ -111,8 +98,8 @@ class ConnectServer:
     def ensure_started(self) -> tuple[int, int, str]:
         """The live server's (pid, port, token), started if none serves this home."""
         self._make_home()
-        with self._local, self._locked():
-            pid = self._find_pid()
+        with self._local, self.daemon.locked():
+            pid = self.daemon.find_pid()
             port = read_int(self.port_file)
             token = self._token()
             if pid is not None and port is not None and token is not None:
@@ -121,12 +108,12 @@ class ConnectServer:
                                               + self.config.start_timeout)
                     if ready:
                         return pid, port, token
-                    self._terminate(proc)
+                    self.daemon.terminate(proc, self.config.stop_timeout)
             return self._start()
 
     def running(self) -> tuple[int, int, str] | None:
         """The live server's (pid, port, token), None if there is none."""
-        pid = self._find_pid()
+        pid = self.daemon.find_pid()
         port = read_int(self.port_file)
         token = self._token()
         if pid is None or port is None or token is None:
@@ -135,18 +122,12 @@ class ConnectServer:
 
     def serves(self, pid: int) -> bool:
         """Whether ``pid`` is this home's server, alive."""
-        return self._is_ours(pid)
+        return self.daemon.is_ours(pid)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM its process group, SIGKILL after ``stop_timeout``)."""
-        if not self.home.is_dir():
-            return
-        with self._local, self._locked():
-            pid = self._find_pid()
-            if pid is not None:
-                with Process(pid) as proc:
-                    self._terminate(proc)
-            self.pid_file.unlink(missing_ok=True)
+        with self._local:
+            self.daemon.stop(self.config.stop_timeout)
 
     # -- internals ---------------------------------------------------------------
 
@@ -156,15 +137,6 @@ class ConnectServer:
         self.work.mkdir(mode=0o700, exist_ok=True)
         if self.tenant is not None:
             os.chown(self.work, self.tenant.uid, self.tenant.gid)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.lock_file, "a+b") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
 
     def _token(self) -> str | None:
         try:
@@ -206,28 +178,19 @@ class ConnectServer:
         with os.fdopen(fd, "w") as f:
             f.write(token + "\n")
         write_atomic(self.port_file, f"{port}\n")
-        self.pid_file.unlink(missing_ok=True)
         env = {**self.config.env, "SPARK_CONNECT_AUTHENTICATE_TOKEN": token,
                "HOME": str(self.work), "TMPDIR": "/tmp"}
-        with open(self.log_file, "ab") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting\n".encode())
-            log.flush()
-            offset = log.tell()
-            try:
-                pid = spawn(self._command(port), log, cwd=self.work, env=env,
-                            name="sql-engine-launcher")
-            except OSError as exc:
-                raise ServerError(f"could not launch the SQL engine: {exc}") from exc
-        write_atomic(self.pid_file, f"{pid}\n")
+        pid, offset = self.daemon.launch(self._command(port), cwd=self.work, env=env)
         with Process(pid) as proc:
             if self._await_ready(proc, port, time.monotonic() + self.config.start_timeout):
                 return pid, port, token
             if proc.exited():
                 raise ServerError(f"the SQL engine exited while starting; log:\n"
-                                  f"{self._log_tail(offset)}")
-            self._terminate(proc)
+                                  f"{self.daemon.log_tail(offset)}")
+            self.daemon.terminate(proc, self.config.stop_timeout)
             raise ServerError(f"the SQL engine was not ready within "
-                              f"{self.config.start_timeout:g} s; log:\n{self._log_tail(offset)}")
+                              f"{self.config.start_timeout:g} s; log:\n"
+                              f"{self.daemon.log_tail(offset)}")
 
     def _await_ready(self, proc: Process, port: int, deadline: float) -> bool:
         while True:
@@ -237,37 +200,8 @@ class ConnectServer:
             if remaining <= 0 or proc.wait(min(POLL_INTERVAL * 5, remaining)):
                 return False
 
-    def _terminate(self, proc: Process) -> None:
-        if not stop_group(proc, self.config.stop_timeout, self._processes):
-            raise ServerError(f"the SQL engine {proc.pid} survived SIGKILL")
-
-    def _processes(self) -> list[int]:
-        return list(pids_where(self._is_ours))
-
-    def _find_pid(self) -> int | None:
-        pid = read_int(self.pid_file)
-        if pid is not None and self._is_ours(pid):
-            return pid
-        for found in pids_where(self._is_ours):
-            write_atomic(self.pid_file, f"{found}\n")
-            return found
-        return None
-
-    def _is_ours(self, pid: int) -> bool:
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return (f"{HOME_CONF}={self.home}".encode() in args and MAIN_CLASS.encode() in args
-                and proc_alive(pid))
-
-    def _log_tail(self, offset: int) -> str:
-        try:
-            with open(self.log_file, "rb") as f:
-                f.seek(offset)
-                return f.read().decode(errors="replace")[-_LOG_TAIL_CHARS:]
-        except OSError as exc:
-            return f"(no log: {exc})"
+    def _marks(self, args: list[bytes]) -> bool:
+        return f"{HOME_CONF}={self.home}".encode() in args and MAIN_CLASS.encode() in args
 
 
 def free_port(netns: Path | None) -> int:
