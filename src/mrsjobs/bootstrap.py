@@ -186,7 +186,7 @@ def build(settings: Settings) -> Runtime:
         ClusterEngine.SPARK_STANDALONE: SparkStandaloneCommands(
             config_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
             settings.python, max_log_bytes=settings.max_log_bytes),
-    }, engine_of)
+    }, engine_of, {ClusterEngine.LOCAL: sql.lane} if sql is not None else None)
     supervisor = Supervisor(
         store,
         engine,
@@ -204,6 +204,7 @@ def build(settings: Settings) -> Runtime:
             lost_timeout_s=settings.lost_timeout_s,
         ),
         room=StandaloneRoom(capacity, config_of),
+        lanes=commands.engine_lane,
     )
     accounts = open_accounts(settings, store)
 

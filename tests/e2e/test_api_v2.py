@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.clients import assert_error
 from tests.support.procs import processes_with
-from tests.support.server import FAKE_TOOL, Server
+from tests.support.server import FAKE_TOOL, FAST, Server
 from tests.support.waiting import wait_for
 
 #: The application: a name in the cluster's file area (the stand-in for Spark ignores it).
@@ -175,6 +175,28 @@ def test_queued_job_waits_and_kill_keeps_it_from_launching(
         c.post(f"{server.jobs_path}/{first}/kill")
         server.wait_state(c, third, "FINISHED")
     assert not (server.data_dir / "runs" / second).exists(), "a killed queued job never runs"
+
+
+def test_a_sql_job_is_not_held_behind_a_full_cluster(
+        server_factory: Callable[..., Server]) -> None:
+    """SQL jobs are dispatched against the warm SQL engine's slots, not the cluster's:
+    a Spark job holding the only slot keeps the next Spark job queued, not a SQL job.
+    (The engine is the trivial script too: it exits instead of serving, so the SQL job
+    fails to launch there, which a cold spark-sql job would not.)"""
+    server = server_factory(**(FAST | {"sql_engine": "on", "max_running": "1"}))
+    with server.client() as c:
+        first = server.submit(c, spark("first", "sleep=120"))
+        server.wait_state(c, first, "RUNNING")
+        second = server.submit(c, spark("second"))
+        sql = server.submit(c, {"job_type": "SparkSql", "job_name": "sql",
+                                "arguments": ["SELECT 1"]})
+        job = server.wait_state(c, sql, "FINISHED", "FAILED")
+        assert job["diagnostics"].startswith("could not launch"), job
+        assert "SQL engine" in job["diagnostics"], job
+        assert [server.job(c, j)["job_state"] for j in (first, second)] == [
+            "RUNNING", "ACCEPTED"]
+        c.post(f"{server.jobs_path}/{first}/kill")
+        server.wait_state(c, second, "FINISHED")
 
 
 def test_batch_delete(fast_server: Server) -> None:

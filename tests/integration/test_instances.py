@@ -58,6 +58,25 @@ def test_concurrent_claims_take_each_job_once(store: Store) -> None:
     assert all(store.job(i).owner == owners[i] for i in ids)
 
 
+def test_a_claim_by_type_takes_the_oldest_of_its_types_only(store: Store) -> None:
+    """A cluster's two lanes claim apart: the SQL types, and every other type; each
+    oldest first, and neither takes the other's jobs however old."""
+    cluster = _cluster(store)
+    sql = frozenset({JobType.SPARK_SQL, JobType.HIVE_SCRIPT})
+    kinds = [JobType.SPARK_SQL, JobType.SPARK_SUBMIT, JobType.HIVE_SCRIPT, JobType.MAP_REDUCE,
+             JobType.SPARK_SQL, JobType.SPARK_SUBMIT]
+    ids = [store.insert_job(cluster, JobSpec("j", kind, ("a",)), "u", "q").id
+           for kind in kinds]
+    assert [j.id for j in store.claim(cluster.id, 2, "me", types=sql)] == [ids[0], ids[2]]
+    assert [j.id for j in store.claim(cluster.id, 1, "me", types=sql, exclude=True)] == [
+        ids[1]]
+    assert [j.id for j in store.claim(cluster.id, 5, "me", types=sql, exclude=True)] == [
+        ids[3], ids[5]]
+    assert [j.id for j in store.claim(cluster.id, 5, "me", types=sql)] == [ids[4]]
+    assert store.claim(cluster.id, 5, "me") == []
+    assert {store.job(i).state for i in ids} == {JobState.RUNNING}
+
+
 def test_a_silent_instance_on_this_host_is_adopted(store: Store) -> None:
     cluster = _cluster(store)
     dead = Registry(store, "dead", "host-a", 1, "/runs/dead")

@@ -18,8 +18,9 @@ from mrsjobs.bootstrap import ensure_defaults
 from mrsjobs.domain.access import Identity
 from mrsjobs.domain.clusters import ClusterConfig, ClusterEngine
 from mrsjobs.domain.jobs import Component, Job, JobResult, JobSpec, JobState, JobType, Outcome
-from mrsjobs.engines.base import LaunchSpec, Result
+from mrsjobs.engines.base import EngineLane, LaunchSpec, Result
 from mrsjobs.engines.memory import MemoryEngine
+from mrsjobs.engines.router import CommandsRouter
 from mrsjobs.service.jobs import JobService
 from mrsjobs.store import Store
 from mrsjobs.supervisor import Supervisor, SupervisorConfig
@@ -98,6 +99,7 @@ def make_harness(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Harness]
 
     def make(engine: MemoryEngine | None = None, store: Store | None = None,
              commands: ArgvCommands | None = None, room: Room | None = None,
+             lanes: Callable[[str], EngineLane | None] | None = None,
              **config: Any) -> Harness:
         store = store or Store(db_url)
         store.migrate()
@@ -106,7 +108,7 @@ def make_harness(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Harness]
         settings = {"owner": "test", "runs_dir": tmp_path / "runs", "kill_grace_s": 5.0,
                      "poll_interval_s": 0.05} | config
         supervisor = Supervisor(store, engine, commands or ArgvCommands(),
-                                SupervisorConfig(**settings), room)
+                                SupervisorConfig(**settings), room, lanes)
         service = JobService(store, {ClusterEngine.LOCAL: frozenset(JobType)}, supervisor)
         supervisor.start()
         started.append(supervisor)
@@ -445,3 +447,32 @@ def test_an_engine_without_room_holds_jobs_queued(make_harness: Callable[..., Ha
     room.grow(2)  # the engine's next reading: room for two
     wait_for(lambda: all(h.launched(j) for j in ids), message="the others to run")
     assert room.taken == 3
+
+
+def test_an_engine_lane_runs_beside_the_clusters_full_cap(
+        make_harness: Callable[..., Harness]) -> None:
+    """A local cluster's SQL jobs go to its engine lane, claimed against the engine's
+    slots: a long Spark job holding the cluster's only slot does not keep them queued,
+    nor do they keep a Spark job queued. Each lane is first in, first out."""
+    lane = EngineLane(frozenset({JobType.SPARK_SQL}), slots=1)
+    router = CommandsRouter({ClusterEngine.LOCAL: ArgvCommands()},
+                            lambda _: ClusterEngine.LOCAL, {ClusterEngine.LOCAL: lane})
+    h = make_harness(max_running=1, lanes=router.engine_lane, poll_interval_s=60.0)
+
+    def submit(kind: JobType, name: str) -> str:
+        spec = JobSpec(name, kind, ("hdfs:///app.py",))
+        return h.service.submit(h.who, h.who.project_id, h.cluster_id, spec).id
+
+    long_spark = submit(JobType.SPARK_SUBMIT, "long")
+    wait_for(lambda: h.launched(long_spark), message="the Spark job to run")
+    spark, sql, sql_next = (submit(JobType.SPARK_SUBMIT, "spark"),
+                            submit(JobType.SPARK_SQL, "sql"),
+                            submit(JobType.SPARK_SQL, "sql-next"))
+    wait_for(lambda: h.launched(sql), message="the SQL job to run beside the Spark job")
+    assert not h.launched(spark) and not h.launched(sql_next)
+    h.engine.end(sql)
+    wait_for(lambda: h.launched(sql_next), message="the next SQL job to take the slot")
+    assert not h.launched(spark), "an engine slot is not the cluster's"
+    h.engine.end(long_spark)
+    wait_for(lambda: h.launched(spark), message="the Spark job to take the freed slot")
+    assert [h.job(j).state for j in (spark, sql_next)] == [JobState.RUNNING] * 2

@@ -88,6 +88,25 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineLane:
+    """The jobs of a cluster that an engine of their own runs beside the cluster's (the
+    warm SQL engine of a local cluster, one per cluster), and how many at once.
+
+    A cluster dispatches in two lanes: these jobs against the engine's ``slots``, every
+    other job against the cluster's ``max_running`` (and its room). Neither lane holds
+    the other's slots: a SQL job waiting for a cold engine does not keep a Spark job
+    queued, nor long Spark jobs an idle engine's SQL. The lane goes by job type alone,
+    so that a claim can pick it in the database; the rare SQL job the engine cannot
+    take as it is (it runs cold, with ``spark-sql``) still counts in this lane."""
+
+    job_types: frozenset[JobType]
+    slots: int
+
+    def takes(self, job_type: JobType) -> bool:
+        return job_type in self.job_types
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """A job's end as an engine reports it that decides the outcome itself (a cluster
     master's final state), rather than an exit status for the supervisor to judge."""

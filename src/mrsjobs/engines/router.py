@@ -21,6 +21,7 @@ from .base import (
     Capabilities,
     Engine,
     EngineEvents,
+    EngineLane,
     Handle,
     LaunchFailed,
     LaunchSpec,
@@ -83,26 +84,37 @@ class EngineRouter:
 
 class CommandsRouter:
     """Each job's commands by its cluster's engine (``engine_of`` a cluster id; a
-    cluster's engine never changes, so it is asked once per cluster)."""
+    cluster's engine never changes, so it is asked once per cluster). A cluster kind
+    in ``lanes`` sends some jobs to an engine beside its own (:class:`EngineLane`)."""
 
     def __init__(self, commands: Mapping[ClusterEngine, Commands],
-                 engine_of: Callable[[str], ClusterEngine | None]) -> None:
+                 engine_of: Callable[[str], ClusterEngine | None],
+                 lanes: Mapping[ClusterEngine, EngineLane] | None = None) -> None:
         self.commands = dict(commands)
+        self.lanes = dict(lanes or {})
         self._engine_of = engine_of
         self._known: dict[str, ClusterEngine] = {}
         self._lock = threading.Lock()
 
-    def _for(self, job: Job) -> Commands:
+    def _kind(self, cluster_id: str) -> ClusterEngine:
         with self._lock:
-            engine = self._known.get(job.cluster_id)
+            engine = self._known.get(cluster_id)
         if engine is None:
-            engine = self._engine_of(job.cluster_id) or ClusterEngine.LOCAL
+            engine = self._engine_of(cluster_id) or ClusterEngine.LOCAL
             with self._lock:
-                self._known[job.cluster_id] = engine
+                self._known[cluster_id] = engine
+        return engine
+
+    def _for(self, job: Job) -> Commands:
+        engine = self._kind(job.cluster_id)
         commands = self.commands.get(engine)
         if commands is None:
             raise LaunchFailed(f"no {engine} clusters are served here")
         return commands
+
+    def engine_lane(self, cluster_id: str) -> EngineLane | None:
+        """The cluster's jobs that an engine beside its own runs; None if none."""
+        return self.lanes.get(self._kind(cluster_id))
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
         return self._for(job).launch_spec(job, run_dir)

@@ -5,7 +5,7 @@ allowed"."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, update
@@ -13,7 +13,7 @@ from sqlalchemy.sql import Executable
 
 from ..domain.clock import now_ms
 from ..domain.errors import JobNotFound
-from ..domain.jobs import TERMINAL, Job, JobSpec, Outcome
+from ..domain.jobs import TERMINAL, Job, JobSpec, JobType, Outcome
 from . import retention
 from . import statements as sql
 from .clusters import Cluster
@@ -110,15 +110,22 @@ class JobChanges(JobReads):
         if self.is_postgres and row.owner is not None:
             conn.execute(sql.NOTIFY_KILL, {"p_payload": f"{row.owner} {row.id}"})
 
-    def claim(self, cluster_id: str, limit: int, owner: str, run_root: str = "") -> list[Job]:
+    def claim(self, cluster_id: str, limit: int, owner: str, run_root: str = "", *,
+              types: Collection[JobType] | None = None, exclude: bool = False) -> list[Job]:
         """Take up to ``limit`` queued jobs of a cluster, oldest first, for ``owner``
-        (whose run directories are under ``run_root``). Instances sharing a PostgreSQL
+        (whose run directories are under ``run_root``): of ``types`` only if given, or
+        with ``exclude`` of any other type only. Instances sharing a PostgreSQL
         database skip each other's locked rows instead of waiting for them."""
         if limit <= 0:
             return []
+        params: dict[str, Any] = {"p_cluster": cluster_id, "p_limit": limit,
+                                  "p_owner": owner, "p_root": run_root}
+        statement = sql.CLAIM
+        if types is not None:
+            statement = sql.CLAIM_OTHER_TYPES if exclude else sql.CLAIM_TYPES
+            params["p_types"] = sorted(types)
         with self._write() as conn:
-            rows = conn.execute(sql.CLAIM, {"p_cluster": cluster_id, "p_limit": limit,
-                                            "p_owner": owner, "p_root": run_root}).all()
+            rows = conn.execute(statement, params).all()
         return sorted((job_of_row(r) for r in rows), key=lambda j: j.submitted_ms)
 
     def release(self, job_id: str) -> Job | None:

@@ -38,25 +38,36 @@ PENDING_KILLS = OWNED.where(jobs.c.kill_requested_ms.is_not(None))
 INSERT = insert(jobs)
 INSERT_AUDIT = insert(audit_events)
 
-# The oldest queued jobs, picked once: as a plain ``IN (subquery)`` PostgreSQL may run
-# the subquery again per row and claim past the limit. On PostgreSQL, instances claim
-# past each other's locked rows (SQLite has one writer and leaves the clause out).
-_PICKED = (
-    select(jobs.c.seq)
-    .where(jobs.c.cluster_id == bindparam("p_cluster"), jobs.c.state == JobState.ACCEPTED)
-    .order_by(jobs.c.seq)
-    .limit(bindparam("p_limit"))
-    .with_for_update(skip_locked=True)
-    .cte("picked")
-    .prefix_with("MATERIALIZED")
-)
 
-CLAIM = (
-    update(jobs)
-    .where(jobs.c.seq.in_(select(_PICKED.c.seq)), may_become(JobState.RUNNING))
-    .values(state=JobState.RUNNING, owner=bindparam("p_owner"), run_root=bindparam("p_root"))
-    .returning(jobs)
-)
+def _claim(*only: Any) -> Any:
+    """Claims the oldest queued jobs of a cluster (of those ``only`` admits).
+
+    They are picked once: as a plain ``IN (subquery)`` PostgreSQL may run the subquery
+    again per row and claim past the limit. On PostgreSQL, instances claim past each
+    other's locked rows (SQLite has one writer and leaves the clause out)."""
+    picked = (
+        select(jobs.c.seq)
+        .where(jobs.c.cluster_id == bindparam("p_cluster"), jobs.c.state == JobState.ACCEPTED,
+               *only)
+        .order_by(jobs.c.seq)
+        .limit(bindparam("p_limit"))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    return (
+        update(jobs)
+        .where(jobs.c.seq.in_(select(picked.c.seq)), may_become(JobState.RUNNING))
+        .values(state=JobState.RUNNING, owner=bindparam("p_owner"),
+                run_root=bindparam("p_root"))
+        .returning(jobs)
+    )
+
+
+CLAIM = _claim()
+#: The same, of jobs of the types in ``p_types`` only, or of any other type only.
+CLAIM_TYPES = _claim(jobs.c.type.in_(bindparam("p_types", expanding=True)))
+CLAIM_OTHER_TYPES = _claim(jobs.c.type.not_in(bindparam("p_types", expanding=True)))
 
 KILL_BEFORE_LAUNCH = (
     update(jobs)

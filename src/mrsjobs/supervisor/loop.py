@@ -20,7 +20,7 @@ from typing import Any
 
 from ..domain.errors import MrsError
 from ..domain.jobs import Job, JobResult, JobState, Outcome
-from ..engines.base import Engine, Handle, LaunchFailed
+from ..engines.base import Engine, EngineLane, Handle, LaunchFailed
 from ..store import Store
 from ..store.instances import Registry
 from ..telemetry import logs
@@ -38,9 +38,13 @@ log = logging.getLogger(__name__)
 
 class Supervisor:
     def __init__(self, store: Store, engine: Engine[Any], commands: JobCommands,
-                 config: SupervisorConfig, room: ClusterRoom | None = None) -> None:
+                 config: SupervisorConfig, room: ClusterRoom | None = None,
+                 lanes: Callable[[str], EngineLane | None] | None = None) -> None:
+        """``lanes`` tells a cluster's engine lane (:class:`EngineLane`), if it has
+        one: those jobs are claimed and counted apart from the cluster's others."""
         self.store = store
         self.room = room
+        self.lanes = lanes
         if room is not None:
             room.on_change(self.wake)
         self.engine = engine
@@ -158,21 +162,39 @@ class Supervisor:
             self._caps = {c.id: c.max_running for c in self.store.clusters()}
             self._hinted.update(self._caps)
         for cluster_id in list(self._hinted):
+            # Two lanes (see EngineLane): neither one's jobs hold the other's slots.
+            lane = self._lane(cluster_id)
             free = self._cap(cluster_id) - self.runs.running(cluster_id)
             room = self.room.free(cluster_id) if self.room is not None else None
             if room is not None:
                 free = min(free, room)
-            if free <= 0:
-                continue  # the hint stays: a freed slot (or a full pass) looks again
-            claimed = self.store.claim(cluster_id, free, self.config.owner,
-                                       str(self.config.runs_dir))
-            if claimed and self.room is not None:
-                self.room.took(cluster_id, len(claimed))
-            if len(claimed) < free:
+            more = self._dispatch(cluster_id, free, lane, engine_lane=False)
+            if lane is not None:
+                free = lane.slots - self.runs.running(cluster_id, engine_lane=True)
+                more = self._dispatch(cluster_id, free, lane, engine_lane=True) or more
+            if not more:
                 self._hinted.discard(cluster_id)
-            for job in claimed:
-                run = self._add(job)
-                run.task = asyncio.create_task(self._launched(run, job))
+
+    def _dispatch(self, cluster_id: str, free: int, lane: EngineLane | None, *,
+                  engine_lane: bool) -> bool:
+        """Claim and launch up to ``free`` of the oldest queued jobs of one lane of a
+        cluster: its engine lane's, or its own (every other job, all if it has no
+        engine lane). True if more may wait in that lane."""
+        if free <= 0:
+            return True  # the hint stays: a freed slot (or a full pass) looks again
+        claimed = self.store.claim(cluster_id, free, self.config.owner,
+                                   str(self.config.runs_dir),
+                                   types=lane.job_types if lane is not None else None,
+                                   exclude=not engine_lane)
+        if claimed and not engine_lane and self.room is not None:
+            self.room.took(cluster_id, len(claimed))
+        for job in claimed:
+            run = self._add(job)
+            run.task = asyncio.create_task(self._launched(run, job))
+        return len(claimed) == free
+
+    def _lane(self, cluster_id: str) -> EngineLane | None:
+        return self.lanes(cluster_id) if self.lanes is not None else None
 
     def _cap(self, cluster_id: str) -> int:
         """How many jobs of the cluster may run at once."""
@@ -184,7 +206,9 @@ class Supervisor:
     def _add(self, job: Job) -> Run:
         # Under the runs directory of whoever claimed it.
         root = Path(job.run_root) if job.run_root else self.config.runs_dir
-        run = Run.of(job.id, job.cluster_id, root / job.id)
+        lane = self._lane(job.cluster_id)
+        run = Run.of(job.id, job.cluster_id, root / job.id,
+                     engine_lane=lane is not None and lane.takes(job.type))
         self.runs.add(run)
         return run
 

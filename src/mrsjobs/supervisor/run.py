@@ -39,11 +39,15 @@ class Run:
     #: Launching or adopting the job, then recording its end.
     task: asyncio.Task[None] | None = None
     kill: asyncio.Task[None] | None = None
+    #: Counted against its cluster's engine lane, not the cluster's cap.
+    engine_lane: bool = False
 
     @classmethod
-    def of(cls, job_id: str, cluster_id: str, run_dir: Path) -> Run:
+    def of(cls, job_id: str, cluster_id: str, run_dir: Path, *,
+           engine_lane: bool = False) -> Run:
         loop = asyncio.get_running_loop()
-        return cls(job_id, cluster_id, run_dir, loop.create_future(), loop.create_future())
+        return cls(job_id, cluster_id, run_dir, loop.create_future(), loop.create_future(),
+                   engine_lane=engine_lane)
 
     def settle(self, end: End) -> None:
         if not self.end.done():
@@ -54,23 +58,24 @@ class Run:
 
 
 class Runs:
-    """The jobs this supervisor runs, by id and per cluster; the engine reports to it."""
+    """The jobs this supervisor runs, by id and per cluster lane; the engine reports to it."""
 
     def __init__(self, on_started: Callable[[Run, Handle], None],
                  on_tracked: Callable[[Run, str, str | None], None]) -> None:
         self._on_started = on_started
         self._on_tracked = on_tracked
         self._runs: dict[str, Run] = {}
-        self._per_cluster: dict[str, int] = {}
+        self._per_lane: dict[tuple[str, bool], int] = {}
 
     def add(self, run: Run) -> None:
         self._runs[run.job_id] = run
-        self._per_cluster[run.cluster_id] = self._per_cluster.get(run.cluster_id, 0) + 1
+        lane = (run.cluster_id, run.engine_lane)
+        self._per_lane[lane] = self._per_lane.get(lane, 0) + 1
 
     def drop(self, run: Run) -> None:
         if self._runs.get(run.job_id) is run:
             del self._runs[run.job_id]
-            self._per_cluster[run.cluster_id] -= 1
+            self._per_lane[(run.cluster_id, run.engine_lane)] -= 1
         if not run.done.done():
             run.done.set_result(None)
 
@@ -83,8 +88,9 @@ class Runs:
     def __iter__(self) -> Iterator[Run]:
         return iter(list(self._runs.values()))
 
-    def running(self, cluster_id: str) -> int:
-        return self._per_cluster.get(cluster_id, 0)
+    def running(self, cluster_id: str, *, engine_lane: bool = False) -> int:
+        """The cluster's jobs running in its own lane, or in its engine lane."""
+        return self._per_lane.get((cluster_id, engine_lane), 0)
 
     # -- engine events (on the supervisor's loop) -----------------------------------
 

@@ -20,7 +20,7 @@ from ...domain.errors import MrsError
 from ...domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job
 from ...domain.paths import hdfs_parts
 from ...settings import Settings
-from ..base import LaunchFailed, LaunchSpec
+from ..base import EngineLane, LaunchFailed, LaunchSpec
 from ..local.commands import LOOPBACK_CONF, LocalCluster
 from .engine import SqlLaunch
 from .server import ConnectServer, ServerConfig
@@ -87,6 +87,8 @@ class SqlCommands:
     def __init__(self, cluster: LocalCluster, settings: Settings) -> None:
         self.cluster = cluster
         self.settings = settings
+        #: The jobs the warm engine takes, as many at once as it has threads.
+        self.lane = EngineLane(SQL_TEXT_TYPES | SQL_FILE_TYPES, max(1, settings.sql_engine_slots))
         self._servers: dict[tuple[str, str], ConnectServer] = {}
         self._lock = threading.Lock()
 
@@ -99,7 +101,7 @@ class SqlCommands:
         self.cluster.finished(job, run_dir)
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
-        request = self._request(job) if job.type in SQL_TEXT_TYPES | SQL_FILE_TYPES else None
+        request = self._request(job) if self.lane.takes(job.type) else None
         if request is None:
             return self.cluster.launch_spec(job, run_dir)
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
