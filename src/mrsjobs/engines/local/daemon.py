@@ -2,16 +2,17 @@
 own, and how it is launched, found again and stopped from any process.
 
 A home holds ``<name>.lock`` (one starter or stopper at a time, across threads and
-processes), ``<name>.pid`` (the daemon's outermost process) and ``logs/<name>.log``
-(its output, appended). The daemon is recognised in /proc by its command line, which
-guards against a recycled pid and finds a daemon whose starter died before writing
-the pid file.
+processes), ``<name>.pid`` (the daemon's outermost process), ``logs/<name>.log`` (its
+output, appended) and, for a daemon under a watchdog (watchdog.py), ``<name>.heartbeat``.
+The daemon is recognised in /proc by its command line, which guards against a recycled
+pid and finds a daemon whose starter died before writing the pid file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from .detached import Process, pids_where, proc_alive, read_int, spawn, stop_group, write_atomic
 
 _LOG_TAIL_CHARS = 4000
+WATCHDOG = Path(__file__).resolve().parent / "watchdog.py"
 
 
 class DaemonHome:
@@ -34,6 +36,7 @@ class DaemonHome:
         self.lock_file = home / f"{name}.lock"
         self.pid_file = home / f"{name}.pid"
         self.log_file = home / "logs" / f"{name}.log"
+        self.heartbeat_file = home / f"{name}.heartbeat"
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -68,12 +71,18 @@ class DaemonHome:
         """Every live process of the daemon (a sandbox around it included)."""
         return list(pids_where(self.is_ours))
 
-    def launch(self, command: Sequence[str], *, cwd: Path,
-               env: Mapping[str, str]) -> tuple[int, int]:
+    def launch(self, command: Sequence[str], *, cwd: Path, env: Mapping[str, str],
+               idle_s: float = 0.0) -> tuple[int, int]:
         """Start the daemon detached, its output appended to the log; (pid, log offset).
 
-        The caller holds the lock; the pid file is written once the process exists.
+        With ``idle_s``, the daemon runs under a watchdog that ends it once no service
+        has touched :attr:`heartbeat_file` for that long (:class:`Heartbeat` touches it
+        while a service lives). The caller holds the lock; the pid file is written once
+        the process exists.
         """
+        if idle_s > 0:
+            command = [sys.executable, str(WATCHDOG), "--heartbeat", str(self.heartbeat_file),
+                       "--idle", f"{idle_s:g}", "--", *command]
         self.pid_file.unlink(missing_ok=True)
         self.log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:

@@ -164,7 +164,7 @@ class Heartbeat:
             stop = cls._running[path] = threading.Event()
         every = max(0.05, min(idle_s / 4, 10.0))
         threading.Thread(target=cls._beat, args=(path, stop, every), daemon=True,
-                         name=f"metastore-heartbeat {path.parent.name}").start()
+                         name=f"heartbeat {path.name}").start()
 
     @classmethod
     def stop(cls, path: Path) -> None:

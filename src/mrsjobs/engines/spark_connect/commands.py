@@ -158,7 +158,8 @@ class SqlCommands:
             home=s.cluster_dir(cluster_id).resolve() / "sql-engine",
             spark_submit=s.spark_submit_cmd, master=s.sql_engine_master,
             driver_memory=s.sql_engine_memory, java_options=s.driver_java_options,
-            conf=dict(LOOPBACK_CONF), read=local.read_paths(), write=tuple(write), env=env)
+            conf=dict(LOOPBACK_CONF), read=local.read_paths(), write=tuple(write), env=env,
+            idle_s=s.sql_engine_idle_s)
         return ConnectServer(config, containment if containment.sandbox else None, tenant,
                              conf_of)
 

@@ -31,7 +31,7 @@ from ...containment.host import Containment
 from ...containment.sandbox import Confinement
 from ...containment.tenants import Tenant, connects, in_netns
 from ..local.daemon import DaemonHome
-from ..local.detached import POLL_INTERVAL, Process, read_int, write_atomic
+from ..local.detached import POLL_INTERVAL, Heartbeat, Process, read_int, write_atomic
 
 HOST = "127.0.0.1"
 MAIN_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -53,6 +53,9 @@ class ServerConfig:
     java_options: str = "-XX:+UseSerialGC"
     start_timeout: float = 180.0
     stop_timeout: float = 10.0
+    #: The server ends itself once no service has beaten its heartbeat for this long
+    #: (a service that crashed and never came back); 0: it runs until stopped.
+    idle_s: float = 0.0
     #: The cluster's catalog (its metastore's conf) and what else the server is given.
     conf: Mapping[str, str] = field(default_factory=dict)
     #: Read-only and writable trees the server needs beyond the runtime.
@@ -98,6 +101,8 @@ class ConnectServer:
     def ensure_started(self) -> tuple[int, int, str]:
         """The live server's (pid, port, token), started if none serves this home."""
         self._make_home()
+        # This service needs the server from now on, for as long as it lives.
+        Heartbeat.start(self.daemon.heartbeat_file, self.config.idle_s)
         with self._local, self.daemon.locked():
             pid = self.daemon.find_pid()
             port = read_int(self.port_file)
@@ -126,6 +131,7 @@ class ConnectServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM its process group, SIGKILL after ``stop_timeout``)."""
+        Heartbeat.stop(self.daemon.heartbeat_file)
         with self._local:
             self.daemon.stop(self.config.stop_timeout)
 
@@ -180,7 +186,8 @@ class ConnectServer:
         write_atomic(self.port_file, f"{port}\n")
         env = {**self.config.env, "SPARK_CONNECT_AUTHENTICATE_TOKEN": token,
                "HOME": str(self.work), "TMPDIR": "/tmp"}
-        pid, offset = self.daemon.launch(self._command(port), cwd=self.work, env=env)
+        pid, offset = self.daemon.launch(self._command(port), cwd=self.work, env=env,
+                                         idle_s=self.config.idle_s)
         with Process(pid) as proc:
             if self._await_ready(proc, port, time.monotonic() + self.config.start_timeout):
                 return pid, port, token
