@@ -181,6 +181,7 @@ def test_jobs_at_once_see_each_others_tables(server: Server) -> None:
 
 
 def test_a_kill_stops_its_query_and_leaves_the_others(server: Server) -> None:
+    assert all(succeeded(j) for j in run(server, sql_job("warm", "select 1")))
     pid = engine_pid(server)
     with server.client() as c:
         long = server.submit(c, sql_job("long", LONG_QUERY))
