@@ -19,6 +19,9 @@ from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.spark
 
+PASSWORD = "correct horse battery"
+CHROMIUM = Path(os.environ.get("MRSJOBS_TEST_CHROMIUM", "/usr/bin/chromium"))
+
 APP = """
 import sys, time
 from pyspark.sql import SparkSession
@@ -64,6 +67,8 @@ def ui_job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiJob]:
         other = json.loads(server.cli("project", "create", "other", "--json"))
         other_token = server.cli("token", "create", "--project", other["project_id"],
                                  "--user", "eve")
+        server.cli("user", "create", "--project", server.project_id, "--name", "bob",
+                   "--password", PASSWORD)
         with server.client() as c:
             server.put_file(c, "/apps/probe.py", APP.encode())
             job_id = server.submit(c, {"job_type": "SparkSubmit", "job_name": "probe",
@@ -141,6 +146,38 @@ def test_nobody_else_reaches_the_ui(ui_job: UiJob) -> None:
             assert resp.headers["allow"] == "GET, HEAD"
     with s.client() as c:
         assert s.job(c, ui_job.job_id)["job_state"] == "RUNNING"
+
+
+def test_the_console_opens_the_ui_in_a_tab_of_its_own(ui_job: UiJob) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Chromium at {CHROMIUM}")
+    s = ui_job.server
+    with playwright_api.sync_playwright() as pw:
+        # As root, Chromium's own sandbox cannot start; the pages are our own.
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=["--no-sandbox"])
+        try:
+            context = browser.new_context()
+            context.set_default_timeout(20_000)
+            page = context.new_page()
+            page.goto(s.endpoint + "/console/")
+            page.get_by_label("User name").fill("bob")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            playwright_api.expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+            page.goto(f"{s.endpoint}/console/#/jobs/{ui_job.job_id}")
+            with context.expect_page() as opened:
+                page.get_by_role("link", name="Spark UI").click()
+            tab = opened.value
+            tab.wait_for_load_state()
+            playwright_api.expect(tab.locator("body")).to_contain_text("ui-probe")
+            assert tab.url.startswith(s.endpoint + ui_job.ui), tab.url
+            (cookie,) = context.cookies()
+            assert (cookie["name"], cookie["path"], cookie["httpOnly"],
+                    cookie["sameSite"]) == ("mrsjobs_token", ui_job.ui, True, "Strict")
+        finally:
+            browser.close()
 
 
 def test_ui_is_gone_with_its_job(ui_job: UiJob) -> None:

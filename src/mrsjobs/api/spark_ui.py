@@ -31,7 +31,9 @@ from .deps import ClusterId, JobId, ProjectId, who
 from .errors import ApiRoute
 from .v2 import JOBS
 
-SPARK_UI = JOBS + "/{job_execution_id}/spark-ui/{path:path}"
+ROUTE = JOBS + "/{job_execution_id}/spark-ui/{path:path}"
+#: The route's path as the OpenAPI document names it.
+SPARK_UI = ROUTE.replace(":path}", "}")
 #: The cookie that may carry the caller's token to a job's UI (set by these routes).
 COOKIE = "mrsjobs_token"
 #: Request headers passed on to the UI; everything else (credentials, cookies) stays.
@@ -61,19 +63,22 @@ def upstream_target(raw_path: bytes, query: bytes) -> bytes:
 
 def returned_headers(upstream: httpx.Headers, origin: str, base: str) -> dict[str, str]:
     """The headers of the UI's answer that the caller gets: a ``Location`` on the UI's
-    own address becomes a path under ``base`` (the route's root, the UI's proxy base)."""
+    own address becomes a path under ``base`` (the route's root, the UI's proxy base),
+    one elsewhere the UI's root."""
     headers = {name: upstream[name] for name in RETURNED if name in upstream}
     location = upstream.get("location")
     if location is not None:
         if location.startswith(origin + "/") or location == origin:
             location = location.removeprefix(origin) or "/"
-        if location.startswith("/") and not location.startswith(("//", base + "/")):
+        if "://" in location or location.startswith("//"):
+            location = base + "/"  # elsewhere: the service sends nobody off its origin
+        elif location.startswith("/") and not location.startswith(base + "/"):
             location = base + location
         headers["location"] = location
     return headers | PAGE_HEADERS
 
 
-@router.api_route(SPARK_UI, methods=["GET", "HEAD"])
+@router.api_route(ROUTE, methods=["GET", "HEAD"])
 async def spark_ui(request: Request, project_id: ProjectId, cluster_id: ClusterId,
                    job_execution_id: JobId, path: str) -> Response:
     def find() -> UiTarget:

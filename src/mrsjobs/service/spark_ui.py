@@ -85,19 +85,13 @@ class SparkUis:
         origin = f"http://{HOST}:{ui.port}"
         if ui.netns is None:
             return UiTarget(origin)
-        return UiTarget(origin, str(self._bridge(job, ui).socket_path))
-
-    def forget(self, job_id: str) -> None:
-        """Close the job's bridge, if it has one (its UI did not answer)."""
-        with self._lock:
-            gone = self._bridges.pop(job_id, None)
-        if gone is not None:
-            gone.bridge.stop()
-
-    def bridged(self) -> list[str]:
-        """The jobs that have a bridge now."""
-        with self._lock:
-            return list(self._bridges)
+        try:
+            bridge = self._bridge(job, ui)
+        except OSError as exc:
+            log.warning("job %s: no bridge to its Spark UI: %s", job.id, exc)
+            raise SparkUiUnavailable("The operation is not supported: the job's Spark UI "
+                                     "cannot be reached now.") from None
+        return UiTarget(origin, str(bridge.socket_path))
 
     def close(self) -> None:
         """Close every bridge and stop looking after them."""
