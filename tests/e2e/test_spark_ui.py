@@ -20,6 +20,8 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.spark
 
 PASSWORD = "correct horse battery"
+#: A bridge nobody uses for this long is closed.
+IDLE_S = 3
 CHROMIUM = Path(os.environ.get("MRSJOBS_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 APP = """
@@ -61,7 +63,8 @@ def bridges(server: Server) -> list[Path]:
 @pytest.fixture(scope="module")
 def ui_job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiJob]:
     server = new_server(tmp_path_factory.mktemp("spark-ui"), sql_engine="off",
-                        hive_metastore="false", kill_grace_s="5")
+                        hive_metastore="false", kill_grace_s="5",
+                        spark_ui_idle_s=str(IDLE_S))
     try:
         server.start()
         other = json.loads(server.cli("project", "create", "other", "--json"))
@@ -146,6 +149,18 @@ def test_nobody_else_reaches_the_ui(ui_job: UiJob) -> None:
             assert resp.headers["allow"] == "GET, HEAD"
     with s.client() as c:
         assert s.job(c, ui_job.job_id)["job_state"] == "RUNNING"
+
+
+def test_an_idle_bridge_closes_and_the_next_request_opens_one(ui_job: UiJob) -> None:
+    if not contained():
+        pytest.skip("jobs run in the service's network namespace here: no bridges")
+    s = ui_job.server
+    with s.client() as c:
+        assert c.get(ui_job.ui + "jobs/").status_code == 200
+        wait_for(lambda: bridges(s) == [], timeout=IDLE_S + 10, message="an idle bridge")
+        assert s.job(c, ui_job.job_id)["job_state"] == "RUNNING"
+        assert c.get(ui_job.ui + "executors/").status_code == 200
+        assert len(bridges(s)) == 1
 
 
 def test_the_console_opens_the_ui_in_a_tab_of_its_own(ui_job: UiJob) -> None:
