@@ -19,7 +19,7 @@ from ...domain.jobs import ExitStatus, JobType
 from ..base import Capabilities, EngineEvents, Handle, LaunchFailed, LaunchSpec, handle_fields
 from ..reporting import Reporter
 from .shim import proc_stat, take_claim
-from .ui import SparkUi, find_ui, log_size
+from .ui import SparkUi, find_ui, forget_ui, log_size
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,8 @@ class ProcessEngine:
         zygote = self._ensure_zygote()
         assert zygote.stdin is not None
         spec.run_dir.mkdir(parents=True, exist_ok=True)
+        # An earlier attempt's UI (a relaunch reuses the run directory) is not this one's.
+        forget_ui(spec.run_dir)
         ui_log_offset = log_size(spec.run_dir)
         fut: asyncio.Future[ProcessHandle] = asyncio.get_running_loop().create_future()
         self._launching[spec.job_id] = fut

@@ -140,3 +140,8 @@ def log_size(run_dir: Path) -> int:
         return (run_dir / "stderr.log").stat().st_size
     except OSError:
         return 0
+
+
+def forget_ui(run_dir: Path) -> None:
+    """Drop the record of an earlier attempt's UI."""
+    (run_dir / RECORD).unlink(missing_ok=True)
