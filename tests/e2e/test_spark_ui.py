@@ -188,9 +188,19 @@ def test_the_console_opens_the_ui_in_a_tab_of_its_own(ui_job: UiJob) -> None:
             with context.expect_page() as opened:
                 page.get_by_role("link", name="Spark UI").click()
             tab = opened.value
+            errors: list[str] = []
+            tab.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
             tab.wait_for_load_state()
             playwright_api.expect(tab.locator("body")).to_contain_text("ui-probe")
             assert tab.url.startswith(s.endpoint + ui_job.ui), tab.url
+            # The executors page fills itself from the UI's REST API, within the
+            # page's policy (which keeps it to this job's UI).
+            tab.goto(s.endpoint + ui_job.ui + "executors/")
+            playwright_api.expect(tab.locator("#active-executors-table")).to_contain_text(
+                "driver")
+            assert not errors, errors
+            policy = tab.evaluate("fetch('/v2/').then(() => 'fetched', e => 'refused')")
+            assert policy == "refused"
             (cookie,) = context.cookies()
             assert (cookie["name"], cookie["path"], cookie["httpOnly"],
                     cookie["sameSite"]) == ("mrsjobs_token", ui_job.ui, True, "Strict")

@@ -19,6 +19,7 @@ reads it. Every refusal of a job the caller may not see is one 404.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -45,6 +46,7 @@ RETURNED = ("content-type", "content-length", "content-encoding", "content-dispo
 PAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN",
                 "Referrer-Policy": "same-origin"}
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,255}")
 
 router = APIRouter(route_class=ApiRoute)
 
@@ -78,6 +80,17 @@ def returned_headers(upstream: httpx.Headers, origin: str, base: str) -> dict[st
     return headers | PAGE_HEADERS
 
 
+def page_policy(host: str, root: str) -> str:
+    """A Content-Security-Policy that keeps a UI page (the job's own: its driver serves
+    it) to its UI: it loads and asks nothing beyond ``root`` on ``host`` (not another
+    job's UI, not the API, not another site). Spark's pages have inline scripts."""
+    src = f"{host}{root}" if _HOST.fullmatch(host) else "'none'"
+    return (f"default-src {src}; script-src {src} 'unsafe-inline'; "
+            f"style-src {src} 'unsafe-inline'; img-src {src} data:; font-src {src} data:; "
+            f"connect-src {src}; form-action {src}; frame-ancestors 'self'; "
+            "base-uri 'none'; object-src 'none'")
+
+
 @router.api_route(ROUTE, methods=["GET", "HEAD"])
 async def spark_ui(request: Request, project_id: ProjectId, cluster_id: ClusterId,
                    job_execution_id: JobId, path: str) -> Response:
@@ -104,6 +117,8 @@ async def spark_ui(request: Request, project_id: ProjectId, cluster_id: ClusterI
                                  "not answer (its application may have stopped).") from None
     base = f"{JOBS.format(project_id=project_id, cluster_id=cluster_id)}/{job_execution_id}"
     out = returned_headers(answer.headers, target.origin, base + "/spark-ui")
+    out["Content-Security-Policy"] = page_policy(request.headers.get("host", ""),
+                                                 f"{base}/spark-ui/")
 
     async def close() -> None:
         await answer.aclose()
