@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mrsjobs.api.spark_ui import returned_headers, upstream_target
+from mrsjobs.api.spark_ui import page_policy, returned_headers, upstream_target
 from mrsjobs.engines.local.commands import spark_submit_args, ui_conf
 from mrsjobs.engines.local.ui import SparkUi, _port_from_log, app_id_of, ui_port
 
@@ -107,3 +107,11 @@ def test_only_content_headers_are_passed_back() -> None:
     assert out["content-type"] == "text/html" and out["etag"] == "x"
     assert not {"set-cookie", "server", "transfer-encoding"} & set(out)
     assert out["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_page_policy_names_the_jobs_ui_only() -> None:
+    policy = page_policy("127.0.0.1:9529", BASE + "/")
+    assert f"connect-src 127.0.0.1:9529{BASE}/;" in policy
+    assert "'self'" not in policy.replace("frame-ancestors 'self'", "")
+    # A Host header cannot add to the policy.
+    assert "*" not in page_policy("x; connect-src *", BASE + "/")
