@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # A followed log with nothing new sends a comment this often, so that proxies
     # keep the stream open.
     log_heartbeat_s: float = 15.0
+    # A running Spark job's UI is reached through a bridge into its project's network
+    # namespace, closed when the job ends or when nobody has used it for this long.
+    spark_ui_idle_s: float = 300.0
 
     # Containment of jobs: "auto" contains them when this host can (root, bubblewrap,
     # iproute2) and otherwise runs the jobs of one project only; "on" refuses to start

@@ -31,8 +31,9 @@ def test_docs_page_needs_no_other_host(fast_server: Server) -> None:
 def test_document_says_what_the_routes_answer(fast_server: Server) -> None:
     s = fast_server
     doc = httpx.get(s.endpoint + "/openapi.json", timeout=30).json()
-    assert set(doc["components"]["securitySchemes"]) == {"token", "aksk"}
-    jobs = doc["paths"]["/v2/{project_id}/clusters/{cluster_id}/job-executions"]
+    assert set(doc["components"]["securitySchemes"]) == {"token", "aksk", "cookie"}
+    jobs_path = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
+    jobs = doc["paths"][jobs_path]
     assert set(jobs["get"]["responses"]) == {"202", "400", "401", "413", "429", "500"}
     assert jobs["get"]["security"] == [{"token": []}, {"aksk": []}]
     assert "security" not in doc["paths"]["/v3/auth/tokens"]["post"]
@@ -40,6 +41,14 @@ def test_document_says_what_the_routes_answer(fast_server: Server) -> None:
     assert sahara["responses"]["404"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/SaharaError"}
     assert "HTTPValidationError" not in doc["components"]["schemas"]
+    # A job's Spark UI: GET and HEAD only, what the UI answers, the cookie for a tab.
+    ui = doc["paths"][jobs_path + "/{job_execution_id}/spark-ui/{path}"]
+    assert set(ui) == {"get", "head"}
+    assert set(ui["get"]["responses"]) >= {"200", "401", "404", "409"}
+    assert "*/*" in ui["get"]["responses"]["200"]["content"]
+    assert ui["get"]["security"] == [{"token": []}, {"aksk": []}, {"cookie": []}]
+    assert doc["components"]["securitySchemes"]["cookie"]["in"] == "cookie"
+    assert {"cookie": []} not in jobs["get"]["security"]
     # What the document says of an unauthenticated call is what the server answers.
     resp = httpx.get(s.endpoint + s.jobs_path, timeout=30)
     assert resp.status_code == 401 and str(resp.status_code) in jobs["get"]["responses"]

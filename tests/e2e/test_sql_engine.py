@@ -23,8 +23,8 @@ from huaweicloudsdkmrs.v2 import (
 )
 from sqlalchemy import create_engine, text
 
+from mrsjobs.containment.bridge import Bridge
 from mrsjobs.containment.tenants import NETNS_DIR, tenant_name
-from mrsjobs.engines.spark_connect.bridge import Bridge
 from mrsjobs.engines.spark_connect.client import JobSession
 from tests.support.clients import assert_error, sdk_client
 from tests.support.procs import process_state

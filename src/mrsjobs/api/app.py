@@ -11,9 +11,10 @@ from fastapi import Depends, FastAPI
 
 from ..bootstrap import build
 from ..service.logs import LogReader
+from ..service.spark_ui import SparkUis
 from ..settings import Settings
 from ..telemetry import logs as log_lines
-from . import clusters, console, errors, files, keystone, logs, sahara, v2, v11
+from . import clusters, console, errors, files, keystone, logs, sahara, spark_ui, v2, v11
 from .auth import keep_signed_body
 from .docs import serve_docs
 from .limits import RequestLimits
@@ -36,10 +37,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.logs = LogReader(runtime.jobs, settings.runs_dir.resolve(),
                                    closing=app.state.closing,
                                    idle_s=settings.log_heartbeat_s)
+        # Running Spark jobs' UIs, reached through bridges that live in data_dir/ui.
+        app.state.spark_uis = SparkUis(runtime.jobs, settings.runs_dir.resolve(),
+                                       settings.data_dir.resolve() / "ui",
+                                       idle_s=settings.spark_ui_idle_s)
         runtime.start()
         try:
             yield
         finally:
+            app.state.spark_uis.close()
             runtime.stop()
 
     # The OpenAPI document (/openapi.json) describes the routes; /docs shows it.
@@ -47,8 +53,8 @@ def create_app(settings: Settings) -> FastAPI:
                   docs_url=None, redoc_url=None)
     # Set when the server starts to shut down: followed logs end then.
     app.state.closing = Event()
-    apis = (v2.router, logs.router, v11.router, sahara.router, clusters.router, files.router,
-            keystone.router, keystone.root)
+    apis = (v2.router, logs.router, spark_ui.router, v11.router, sahara.router,
+            clusters.router, files.router, keystone.router, keystone.root)
     envelopes = errors.Envelopes(apis)
     # Inside the request-id middleware that errors.install adds: its 413s get the id too.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
@@ -58,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     signed = [Depends(keep_signed_body)]
     app.include_router(v2.router, dependencies=signed)
     app.include_router(logs.router, dependencies=signed)
+    app.include_router(spark_ui.router, dependencies=signed)
     app.include_router(v11.router, dependencies=signed)
     app.include_router(sahara.router, dependencies=signed)
     app.include_router(clusters.router, dependencies=signed)

@@ -43,15 +43,19 @@ def signed_request(request: Request) -> SignedRequest:
     )
 
 
-def who(request: Request) -> Identity:
+def who(request: Request, cookie: str | None = None) -> Identity:
+    """The caller; ``cookie`` names a cookie that may carry the token instead of
+    ``X-Auth-Token`` (only on routes a browser opens by itself, which change nothing)."""
     authorization = request.headers.get("authorization")
     if is_signed(authorization):
         assert authorization is not None
         identity = accounts(request).signed_identity(signed_request(request), authorization,
                                                      source(request))
     else:
-        identity = accounts(request).token_identity(request.headers.get("x-auth-token"),
-                                                    source(request))
+        token = request.headers.get("x-auth-token")
+        if token is None and cookie is not None:
+            token = request.cookies.get(cookie)
+        identity = accounts(request).token_identity(token, source(request))
     params = request.path_params
     logs.note(project_id=identity.project_id,
               job_id=params.get("job_execution_id") or params.get("job_exe_id"))

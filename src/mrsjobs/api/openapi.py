@@ -25,6 +25,7 @@ from .responses import (
     LOG_EVENT,
     LOG_HEADERS,
     OPEN,
+    PROXIED,
     SCHEMAS,
     SUBJECT_TOKEN,
     SUCCESS,
@@ -34,6 +35,7 @@ from .responses import (
 )
 from .sahara import SAHARA as _SAHARA
 from .sahara import SAHARA_SORT, SaharaUpdate
+from .spark_ui import COOKIE, SPARK_UI
 from .v2 import JOBS as _JOBS
 from .v2 import MAX_PAGE_SIZE, BatchDeleteRequest, SubmitRequest
 from .v11 import V11_TYPES, SubmitV11Request, V11State
@@ -146,6 +148,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             operation["responses"] = responses(method, path)
             if (method, path) not in OPEN:
                 operation["security"] = [{"token": []}, {"aksk": []}]
+            if path == SPARK_UI:
+                operation["security"].append({"cookie": []})
             if path == TOKENS and method != "post":
                 operation.setdefault("parameters", []).append({
                     "name": "X-Subject-Token", "in": "header", "required": True,
@@ -164,6 +168,11 @@ SECURITY_SCHEMES: dict[str, Schema] = {
                             "(method, path, query, signed headers, SHA-256 of the body), "
                             "with X-Sdk-Date (within the signature window) and "
                             "X-Project-Id signed."},
+    "cookie": {"type": "apiKey", "in": "cookie", "name": COOKIE,
+               "description": "The token, for a running job's Spark UI only (which a "
+                              "browser opens without X-Auth-Token): set by the UI's "
+                              "answer to a request with X-Auth-Token, for that job's UI "
+                              "path, HttpOnly, SameSite=Strict."},
     "operator": {"type": "http", "scheme": "bearer",
                  "description": "The operator's token (MRSJOBS_METRICS_TOKEN), for "
                                 "/metrics when MRSJOBS_METRICS=token."},
@@ -203,6 +212,8 @@ def responses(method: str, path: str) -> dict[str, Any]:
         success["content"] = {"text/plain": {"schema": body},
                               "text/event-stream": {"schema": LOG_EVENT}}
         success["headers"].update(LOG_HEADERS)
+    elif (method, path) in PROXIED:
+        success["content"] = {"*/*": {"schema": body}}
     elif body is not None:
         success["content"] = {"application/json": {"schema": body}}
     if (method, path) in SUBJECT_TOKEN:

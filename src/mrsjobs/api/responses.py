@@ -12,6 +12,7 @@ from typing import Any
 from ..domain.jobs import JobResult, JobState, JobType
 from .keystone import TOKENS
 from .sahara import SAHARA, SaharaStatus
+from .spark_ui import SPARK_UI
 from .v2 import JOBS
 from .v11 import V11FinalStatus, V11State
 
@@ -155,6 +156,9 @@ SUCCESS: dict[tuple[str, str], tuple[int, Schema | None]] = {
     ("get", SAHARA + "/{job_execution_id}/cancel"): (200, _SAHARA_JOB),
     ("get", _INFOS): (200, obj(clusterTotal=INT, clusters=arr(ref("ClusterInfo")))),
     ("get", _INFOS + "/{cluster_id}"): (200, obj(cluster=ref("ClusterInfo"))),
+    ("get", SPARK_UI): (200, {**STR, "description": "What the job's Spark UI answers "
+                                                   "(a page, an asset, its REST API's JSON)."}),
+    ("head", SPARK_UI): (200, None),
     ("get", _FILES): (200, obj(total_count=INT, files=arr(ref("FileStatus")))),
     ("put", _FILES): (201, ref("FileStatus")),
     ("delete", _FILES): (204, None),
@@ -172,7 +176,11 @@ ENVELOPE_OF = {SAHARA: "SaharaError", "/v3": "KeystoneError"}
 EXTRA_ERRORS: dict[str, dict[int, str]] = {
     SAHARA: {404: "No such job (Sahara's clients expect 404)."},
     _FILES: {404: "No such file or directory in the cluster's file area."},
+    SPARK_UI: {404: "No such job for the caller (0176), or no such page of the UI.",
+               409: "The job does not run, or its Spark UI is not up (12000054)."},
 }
+#: Routes that answer what another server answered, of any content type.
+PROXIED = {("get", SPARK_UI)}
 #: Routes that answer text: a log's bytes, or (follow=true) its server-sent events.
 TEXT = {("get", JOBS + "/{job_execution_id}/log")}
 #: One server-sent event of a followed log: ``data`` is log text, ``id`` the offset to

@@ -18,6 +18,9 @@ the API maps them to ``{"error_code", "error_msg"}`` in one place.
      +-- TooManyRequests          429 APIGW.0308 (as the API gateway throttles), Retry-After
      +-- ContainmentMissing       400 12000054 (jobs of a second project, uncontained)
      +-- SqlResultUnavailable     400 0179 / 0180 / 0181 / 0183 (no SQL result to show)
+     +-- SparkUiUnavailable       409 12000054 (the job's Spark UI is not up)
+    JobNotFound
+     +-- UiJobNotFound            404 0176 (the Spark UI of a job the caller cannot see)
 """
 
 from __future__ import annotations
@@ -162,3 +165,18 @@ class SqlResultUnavailable(MrsError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class UiJobNotFound(JobNotFound):
+    """The job does not exist."""
+
+    # The Spark UI's pages open in a browser: one answer, a plain 404, for a job that
+    # does not exist and for one the caller's project may not see.
+    status = 404
+
+
+class SparkUiUnavailable(MrsError):
+    """The operation is not supported."""
+
+    code = "12000054"
+    status = 409

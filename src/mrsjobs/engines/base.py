@@ -30,6 +30,9 @@ class LaunchSpec:
     #: What an engine that runs jobs elsewhere submits instead of ``argv`` (a cluster
     #: master's request), built by that engine's commands; None for processes here.
     request: object | None = None
+    #: A Spark driver's UI runs, proxied by the service under this path: the engine
+    #: learns its port and application id from the driver's log (``engines.local.ui``).
+    ui_base: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,20 @@ export async function call(method, path, {query, json, body, headers = {}, token
   return resp;
 }
 
+/**
+ * Open a job's Spark UI (its tracking_url on this service) in a new tab. The tab sends
+ * no X-Auth-Token: a request with it comes first, whose answer sets the cookie that
+ * UI's pages are read with (HttpOnly, for that job's UI only). ApiError if the UI is
+ * not up.
+ */
+export async function openSparkUi(url) {
+  const auth = session.current()?.token;
+  const resp = await fetch(url, {headers: auth ? {"X-Auth-Token": auth} : {},
+                                 credentials: "same-origin", cache: "no-store"});
+  if (!resp.ok) throw await failure(resp);
+  window.open(url, "_blank", "noopener,noreferrer");
+}
+
 export async function getJson(path, options) {
   return (await call("GET", path, options)).json();
 }

@@ -1,5 +1,6 @@
 // The signed-in user, kept in sessionStorage: it lasts as long as the tab and is sent
-// only by this page's code, in the X-Auth-Token header (never as a cookie).
+// only by this page's code, in the X-Auth-Token header. (The one cookie, for a running
+// job's Spark UI tab, is the service's: see api.openSparkUi.)
 
 const KEY = "mrsjobs.session";
 

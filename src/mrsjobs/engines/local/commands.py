@@ -39,6 +39,22 @@ LOOPBACK_CONF = {
 }
 
 
+def ui_base(job: Job) -> str:
+    """Where the service serves the job's Spark UI (its ``tracking_url``): a path of the
+    v2 API, under the job (see :mod:`mrsjobs.api.spark_ui`)."""
+    return (f"/v2/{job.project_id}/clusters/{job.cluster_id}/job-executions/{job.id}"
+            "/spark-ui")
+
+
+def ui_conf(base: str) -> dict[str, str]:
+    """A Spark driver's UI as the service proxies it: on the driver's (loopback) bind
+    address, on a port of the kernel's choosing (a taken port can never fail the job;
+    the driver logs the one it got, see :mod:`.ui`), its links under ``base``, and
+    read-only (a job is killed through the API)."""
+    return {"spark.ui.enabled": "true", "spark.ui.port": "0",
+            "spark.ui.killEnabled": "false", "spark.ui.proxyBase": base}
+
+
 def _option_name(group: Sequence[str]) -> str:
     return group[0].split("=", 1)[0]
 
@@ -50,8 +66,10 @@ def _confs(conf: Mapping[str, str]) -> Iterator[str]:
 
 
 def spark_submit_args(args: Sequence[str], *, master: str, properties: Mapping[str, str],
-                      defaults: Mapping[str, str]) -> list[str]:
-    """The job's spark-submit arguments with the cluster's master and our --conf entries."""
+                      defaults: Mapping[str, str],
+                      ui: Mapping[str, str] | None = None) -> list[str]:
+    """The job's spark-submit arguments with the cluster's master and our --conf entries
+    (``ui``: its Spark UI's, see :func:`ui_conf`)."""
     options, app = split_spark_options(args)
     kept = [g for g in options if _option_name(g) not in CLUSTER_OPTIONS]
     given = {_option_name(g) for g in kept}
@@ -59,6 +77,7 @@ def spark_submit_args(args: Sequence[str], *, master: str, properties: Mapping[s
             if not (k == "spark.driver.memory" and "--driver-memory" in given)}
     conf.update(properties)
     conf.update(LOOPBACK_CONF)
+    conf.update(ui or {})
     return ["--master", master, *_confs(conf), *(a for g in kept for a in g), *app]
 
 
@@ -167,9 +186,12 @@ class LocalCluster:
                 raise LaunchFailed(f"cannot create the output directory {output}: {exc}") from exc
         args = [localize(a, area.root) for a in job.arguments]
         writable = [work, area.root]
+        base = None
         if job.type is JobType.SPARK_SUBMIT:
+            base = ui_base(job)
             argv = [s.spark_submit_cmd, *spark_submit_args(
-                args, master=s.master, properties=job.properties, defaults=self.defaults())]
+                args, master=s.master, properties=job.properties, defaults=self.defaults(),
+                ui=ui_conf(base))]
         elif job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES:
             *pairs, sql = args
             metastore_conf: dict[str, str] = {}
@@ -200,7 +222,8 @@ class LocalCluster:
             cwd=work, tenant=tenant, read=self._read, write=writable, tmp=tmp))
         netns = tenant.netns_path if tenant else None
         return LaunchSpec(job.id, tuple(argv), run_dir, work, env,
-                          netns=str(netns) if netns else None, sandboxed=contained)
+                          netns=str(netns) if netns else None, sandboxed=contained,
+                          ui_base=base)
 
     def finished(self, job: Job, run_dir: Path) -> None:
         """Copy the job's logs to its v1.1 ``job_log`` directory, when it asked for that."""

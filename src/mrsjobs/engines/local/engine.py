@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +19,9 @@ from ...domain.jobs import ExitStatus, JobType
 from ..base import Capabilities, EngineEvents, Handle, LaunchFailed, LaunchSpec, handle_fields
 from ..reporting import Reporter
 from .shim import proc_stat, take_claim
+from .ui import SparkUi, find_ui, forget_ui, log_size
+
+log = logging.getLogger(__name__)
 
 SHIM = Path(__file__).with_name("shim.py")
 # How long a restarted service waits for a launch that an earlier one handed over.
@@ -35,6 +39,11 @@ class ProcessHandle(Handle):
     #: The shim's start time (clock ticks since boot); 0 if unknown.
     shim_start: int = 0
     sandboxed: bool = False
+    #: The path the service proxies the driver's UI under ("": no UI), the job's
+    #: network namespace, and where its stderr stood at launch (see ``.ui``).
+    ui_base: str = ""
+    netns: str = ""
+    ui_log_offset: int = 0
 
     @property
     def launcher_id(self) -> str:
@@ -45,7 +54,9 @@ class ProcessHandle(Handle):
         """The handle from a shim's record (``pid.json``, its ``started`` event, or the
         text the store kept)."""
         return cls(job_id, rec["started_ms"], run_dir, rec["pid"], rec["pgid"],
-                   rec["shim_pid"], rec.get("shim_start", 0), rec.get("sandboxed", False))
+                   rec["shim_pid"], rec.get("shim_start", 0), rec.get("sandboxed", False),
+                   rec.get("ui_base") or "", rec.get("netns") or "",
+                   rec.get("ui_log_offset", 0))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -225,6 +236,9 @@ class ProcessEngine:
         zygote = self._ensure_zygote()
         assert zygote.stdin is not None
         spec.run_dir.mkdir(parents=True, exist_ok=True)
+        # An earlier attempt's UI (a relaunch reuses the run directory) is not this one's.
+        forget_ui(spec.run_dir)
+        ui_log_offset = log_size(spec.run_dir)
         fut: asyncio.Future[ProcessHandle] = asyncio.get_running_loop().create_future()
         self._launching[spec.job_id] = fut
         # Names this launch: the shim and a restarted service both try to claim it.
@@ -251,13 +265,38 @@ class ProcessEngine:
         except (OSError, TimeoutError) as exc:
             self._launching.pop(spec.job_id, None)
             raise LaunchFailed(f"the launcher did not start the job: {exc}") from exc
-        handle = replace(handle, run_dir=spec.run_dir)
+        handle = replace(handle, run_dir=spec.run_dir, ui_base=spec.ui_base or "",
+                         netns=spec.netns or "", ui_log_offset=ui_log_offset)
         self._reporter.started(handle)
         self._watch(handle)
         return handle
 
     def _watch(self, handle: ProcessHandle) -> None:
-        self._reporter.watch(handle, lambda: self.wait(handle))
+        self._reporter.watch(handle, lambda: self._wait_tracking(handle))
+
+    async def _wait_tracking(self, handle: ProcessHandle) -> ExitStatus:
+        """:meth:`wait`, learning the job's Spark UI meanwhile (if it has one)."""
+        if not handle.ui_base:
+            return await self.wait(handle)
+        tracking = asyncio.get_running_loop().create_task(self._track_ui(handle))
+        try:
+            return await self.wait(handle)
+        finally:
+            tracking.cancel()
+            await asyncio.gather(tracking, return_exceptions=True)
+
+    async def _track_ui(self, handle: ProcessHandle) -> None:
+        if SparkUi.load(handle.run_dir) is not None:
+            return  # found (and reported) before a restart
+        try:
+            ui = await find_ui(handle.run_dir, handle.netns or None, handle.ui_log_offset,
+                               min(self.poll_interval_s, 0.25))
+        except OSError:
+            log.warning("job %s: its Spark UI could not be found", handle.job_id,
+                        exc_info=True)
+            return
+        if ui is not None:
+            self._reporter.tracked(handle.job_id, ui.app_id, handle.ui_base + "/")
 
     async def wait(self, handle: ProcessHandle) -> ExitStatus:
         """The job's exit status, once it and everything it started have ended."""

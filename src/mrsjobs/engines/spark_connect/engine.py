@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from ...containment.bridge import Bridge
 from ...domain.clock import now_ms
 from ...domain.errors import MrsError
 from ...domain.jobs import Job, JobResult, JobState, JobType, Outcome
@@ -40,7 +41,6 @@ from ..base import (
 )
 from ..local.detached import proc_alive
 from ..reporting import Reporter
-from .bridge import Bridge
 from .client import JobSession, error_class, session_id, unavailable
 from .server import HOST, ConnectServer, ServerError
 

@@ -23,6 +23,12 @@ function safeUrl(url) {
   }
 }
 
+/** A Spark UI this service proxies (a local cluster's job), which needs the token. */
+function proxied(url) {
+  const parsed = new URL(url);
+  return parsed.origin === location.origin && parsed.pathname.endsWith("/spark-ui/");
+}
+
 function shown(key, value) {
   if (TIMES.has(key)) return when(value);
   if (key === "elapsed_time") return duration(value);
@@ -125,6 +131,16 @@ export default async function job({main, parts, session: s, go}) {
       go("jobs");
     });
 
+  const openUi = async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      await api.openSparkUi(event.currentTarget.href);
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  };
+
   const render = (job) => {
     const tracking = job.tracking_url && safeUrl(job.tracking_url);
     fill(detail,
@@ -132,7 +148,9 @@ export default async function job({main, parts, session: s, go}) {
         h("span", {class: `state state-${job.job_state}`, id: "job-state"}, job.job_state),
         " ", job.job_result),
       tracking ? h("p", {}, h("a", {href: tracking, target: "_blank",
-                                    rel: "noopener noreferrer"}, "Spark UI")) : null,
+                                    rel: "noopener noreferrer", id: "spark-ui",
+                                    onclick: proxied(tracking) ? openUi : null},
+                              "Spark UI")) : null,
       diagnostics(job), fields(job));
     fill(controls, mayChange ? [
       TERMINAL.has(job.job_state) ? null

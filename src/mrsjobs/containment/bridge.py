@@ -1,12 +1,12 @@
-"""How the service reaches a SQL engine that listens on 127.0.0.1 of a project's network
-namespace: a unix socket in the engine's home (the service's alone) whose connections
-are carried to that address.
+"""How the service reaches a server that listens on 127.0.0.1 of a project's network
+namespace (a SQL engine, a running job's Spark UI): a unix socket in a directory of the
+service's alone whose connections are carried to that address.
 
-gRPC opens its sockets in threads of its own, which stay in the service's namespace;
-the bridge's thread enters the project's namespace once, and every connection it
-makes to the engine is made from there. Nothing of another project (which runs as
-another user, in another namespace, without a view of the service's files) can reach
-the socket or the port.
+Clients (gRPC, httpx) open their sockets in threads of their own, which stay in the
+service's namespace; the bridge's thread enters the project's namespace once, and every
+connection it makes to the server is made from there. Nothing of another project (which
+runs as another user, in another namespace, without a view of the service's files) can
+reach the socket or the port.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 import threading
 from pathlib import Path
 
-from ...containment.tenants import enter_netns
+from .tenants import enter_netns
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,10 @@ _CHUNK = 256 * 1024
 class Bridge:
     """Serves ``socket_path`` and carries each connection to ``host:port`` in ``netns``."""
 
-    def __init__(self, socket_path: Path, netns: Path, host: str, port: int) -> None:
+    def __init__(self, socket_path: Path, netns: Path, host: str, port: int,
+                 name: str = "SQL engine") -> None:
         self.socket_path = socket_path
+        self.name = name
         self.netns = netns
         self.host = host
         self.port = port
@@ -38,7 +40,7 @@ class Bridge:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, daemon=True,
-                                        name=f"sql-bridge {socket_path.parent.name}")
+                                        name=f"bridge {name} {socket_path.name}")
 
     @property
     def target(self) -> str:
@@ -48,7 +50,7 @@ class Bridge:
         self._thread.start()
         self._ready.wait(30)
         if self._error is not None:
-            raise OSError(f"the SQL engine's bridge did not start: {self._error}")
+            raise OSError(f"the {self.name}'s bridge did not start: {self._error}")
 
     def stop(self) -> None:
         loop, stop = self._loop, self._stop
@@ -66,7 +68,7 @@ class Bridge:
             asyncio.run(self._serve())
         except BaseException as exc:
             self._error = exc
-            log.exception("SQL engine bridge %s failed", self.socket_path)
+            log.exception("%s bridge %s failed", self.name, self.socket_path)
         finally:
             self._ready.set()
 
