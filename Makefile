@@ -26,11 +26,12 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-# Two workers: most of a test's time is a JVM or a server starting.
-TEST_WORKERS ?= 2
+# PYTEST_ARGS="-n 2 --dist loadgroup" runs the suite on two workers (a module's tests,
+# and those of the namespaced Spark cluster, stay together on one).
+PYTEST_ARGS ?=
 
 test: lint typecheck
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
+	$(BIN)/pytest --durations=25 $(PYTEST_ARGS)
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest tests/unit
