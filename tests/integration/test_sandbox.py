@@ -129,3 +129,16 @@ def test_a_polite_kill_gives_a_contained_job_its_grace(sandbox: Sandbox, tenant:
         assert asyncio.run(scenario()).split() == ["up", "graceful"]
     finally:
         kill_leftovers(str(tmp_path))
+
+
+def test_a_namespace_another_service_removed_is_made_again(tenant: Tenant) -> None:
+    assert tenant.netns_path is not None
+    mine, other = Tenants(), Tenants()  # two services on this host
+    assert mine.get(tenant.project_id) == tenant
+    # The other one stops while nothing runs in the project: it removes the namespace.
+    other.get(tenant.project_id)
+    other.release_idle()
+    assert not tenant.netns_path.exists()
+    # This service, which knew the project, uses it again: the namespace is back.
+    assert mine.get(tenant.project_id) == tenant
+    assert tenant.netns_path.exists()

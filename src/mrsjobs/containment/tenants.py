@@ -73,11 +73,13 @@ class Tenants:
 
     def get(self, project_id: str) -> Tenant:
         found = self._known.get(project_id)
-        if found is not None:
+        # Another service on this host removes a namespace nothing runs in when it
+        # stops: one this service knew is made again before it is used.
+        if found is not None and found.netns_path is not None and found.netns_path.exists():
             return found
         with self._lock:
             found = self._known.get(project_id)
-            if found is None:
+            if found is None or found.netns_path is None or not found.netns_path.exists():
                 found = self._known[project_id] = self._make(project_id)
             return found
 
