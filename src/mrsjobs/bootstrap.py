@@ -10,7 +10,8 @@ import uuid
 from dataclasses import dataclass
 
 from .domain.clusters import ClusterConfig, ClusterEngine
-from .domain.jobs import Component, JobSpec
+from .domain.errors import JobTypeNotSupported
+from .domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Component, JobSpec
 from .engines.local.commands import RUNNABLE, LocalCluster
 from .engines.local.engine import ProcessEngine
 from .engines.router import CommandsRouter, EngineRouter
@@ -35,6 +36,7 @@ from .supervisor import Supervisor, SupervisorConfig
 from .supervisor.purger import Purger, RetentionConfig
 
 DEFAULT_COMPONENTS = (Component.HADOOP, Component.SPARK, Component.HIVE)
+SQL_JOB_TYPES = SQL_TEXT_TYPES | SQL_FILE_TYPES
 
 
 class ServerKeyMismatch(RuntimeError):
@@ -147,6 +149,14 @@ class Runtime:
         self.store.close()
 
 
+def check_link(found: Cluster) -> None:
+    """A standalone cluster runs SQL jobs only with a link for their drivers."""
+    if not found.link_bridge:
+        raise JobTypeNotSupported(
+            f"The operation is not supported: cluster {found.id} has no link for SQL "
+            "drivers on this host (cluster create --link-bridge and --link-addresses).")
+
+
 def build(settings: Settings) -> Runtime:
     """The service's parts, wired to one another; nothing runs until :meth:`Runtime.start`."""
     store = open_store(settings)
@@ -170,8 +180,9 @@ def build(settings: Settings) -> Runtime:
     spark = SparkStandaloneEngine(poll_s=settings.cluster_poll_s,
                                   unreachable_timeout_s=settings.cluster_unreachable_s,
                                   max_log_bytes=settings.max_log_bytes)
-    # SQL jobs of local clusters go to a warm engine per project and cluster.
-    sql = SqlCommands(cluster, settings) if settings.sql_engine == "on" else None
+    # SQL jobs go to a warm engine per project and cluster.
+    sql = (SqlCommands(cluster, settings, config_of=config_of)
+           if settings.sql_engine == "on" else None)
     engine = EngineRouter({
         ClusterEngine.LOCAL: ProcessEngine(settings.python, settings.poll_interval_s,
                                            max_log_bytes=settings.max_log_bytes),
@@ -181,12 +192,13 @@ def build(settings: Settings) -> Runtime:
             max_rows=settings.sql_result_max_rows, idle_s=settings.sql_engine_idle_s)}
            if sql is not None else {}),
     })
+    standalone = SparkStandaloneCommands(
+        config_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
+        settings.python, max_log_bytes=settings.max_log_bytes)
     commands = CommandsRouter({
         ClusterEngine.LOCAL: sql or cluster,
-        ClusterEngine.SPARK_STANDALONE: SparkStandaloneCommands(
-            config_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
-            settings.python, max_log_bytes=settings.max_log_bytes),
-    }, engine_of, {ClusterEngine.LOCAL: sql.lane} if sql is not None else None)
+        ClusterEngine.SPARK_STANDALONE: sql.beside(standalone) if sql else standalone,
+    }, engine_of, {kind: sql.lane for kind in ClusterEngine} if sql is not None else None)
     supervisor = Supervisor(
         store,
         engine,
@@ -209,11 +221,16 @@ def build(settings: Settings) -> Runtime:
     accounts = open_accounts(settings, store)
 
     def admit(found: Cluster, spec: JobSpec) -> None:
-        if found.engine is ClusterEngine.SPARK_STANDALONE:
+        if found.engine is not ClusterEngine.SPARK_STANDALONE:
+            return
+        if spec.type in SQL_JOB_TYPES:
+            check_link(found)  # its driver runs here, its executors on the workers
+        else:
             check_fits(capacity, found.config, spec.arguments, spec.properties)
 
     runnable = {ClusterEngine.LOCAL: RUNNABLE,
-                ClusterEngine.SPARK_STANDALONE: spark.capabilities.job_types}
+                ClusterEngine.SPARK_STANDALONE: spark.capabilities.job_types
+                | (SQL_JOB_TYPES if sql is not None else frozenset())}
     jobs = JobService(
         store, runnable, supervisor, audit=accounts.store,
         read_roots=settings.read_roots,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     sql_engine_master: str = "local[2]"
     sql_engine_memory: str = "1g"
     sql_result_max_rows: int = 1000
+    # On a standalone cluster, executors write a table's files in the files root as the
+    # workers' user and the engine (the project's user) commits them: with two users,
+    # the files need a umask that lets the other write (Hadoop's own default is 022).
+    sql_engine_files_umask: str = Field("022", pattern=r"^0?[0-7]{3}$")
 
     # Several instances may share one PostgreSQL database: each needs its own id (by
     # default one kept in its data directory) and heartbeats; a silent one's jobs are

@@ -22,6 +22,7 @@ from huaweicloudsdkmrs.v2 import (
     JobExecution,
     MrsClient,
     ShowSingleJobExeRequest,
+    ShowSqlResultWithJobRequest,
     StopJobRequest,
 )
 
@@ -41,10 +42,10 @@ APP_TIMEOUT_S = 120.0
 JAR = "hdfs:///apps/sparkapp.jar"
 
 
-def _cluster(server: Server, *options: str) -> str:
+def _cluster(server: Server, *options: str, name: str = "spark") -> str:
     """Make a cluster in the server's project with ``mrsjobs cluster create``; its id."""
     done = subprocess.run([PYTHON, "-m", "mrsjobs.cli", "cluster", "create", "--project",
-                           server.project_id, "--name", "spark", "--json", *options,
+                           server.project_id, "--name", name, "--json", *options,
                            "--data-dir", str(server.data_dir)], capture_output=True,
                           text=True, env=server.env, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
@@ -232,3 +233,56 @@ def test_the_sdk_on_a_cluster_with_room_for_two_drivers(fast_server: Server,
         finally:
             for driver_id in drivers:
                 rest.kill(driver_id)
+
+
+def test_sql_runs_on_the_cluster_with_its_executors_on_the_workers(
+        server_factory: Callable[..., Server], spark_cluster: SparkCluster,
+        tmp_path: Path) -> None:
+    """The real v2 client: a SparkSql job on a standalone cluster runs on the project's
+    warm SQL engine, a driver on this host joined to the cluster's network by the
+    project's link, with its executors on the workers and its table in the files root;
+    a SQL job on a cluster without a link is refused at submit."""
+    # The workers write as root, the engine commits as the project's user.
+    s = server_factory(sql_engine="on", sql_engine_files_umask="000")
+    shared = tmp_path / "shared"
+    master = ("--engine", "spark-standalone", "--master", spark_cluster.master_url,
+              "--rest-url", spark_cluster.rest_url, "--files-root", str(shared))
+    linked = _cluster(s, *master, "--link-bridge", spark_cluster.network.bridge,
+                      "--link-addresses", spark_cluster.link_addresses)
+    unlinked = _cluster(s, *master, name="unlinked")
+    client = sdk_client(MrsClient, s)
+
+    def submit(cluster_id: str, sql: str) -> str:
+        resp = client.create_execute_job(CreateExecuteJobRequest(
+            cluster_id=cluster_id, body=JobExecution(job_type="SparkSql", job_name="sql",
+                                                     arguments=[sql])))
+        job_id: str = resp.job_submit_result.job_id
+        return job_id
+
+    with pytest.raises(ClientRequestException) as refused:
+        submit(unlinked, "SELECT 1")
+    assert (refused.value.status_code, refused.value.error_code) == (400, "12000054")
+    assert "link" in refused.value.error_msg
+
+    job_id = submit(linked, "CREATE TABLE squares (n BIGINT) USING parquet; "
+                            "INSERT INTO squares SELECT id * id FROM range(0, 1000, 1, 4); "
+                            "SELECT count(*) AS n, sum(n) AS total FROM squares")
+    done = wait_for(lambda: (d := client.show_single_job_exe(ShowSingleJobExeRequest(
+        cluster_id=linked, job_execution_id=job_id)).job_detail).job_state in (
+        "FINISHED", "FAILED", "KILLED") and d, timeout=APP_TIMEOUT_S * 2, interval=0.2,
+        message=f"{job_id} ended")
+    assert (done.job_state, done.job_result) == ("FINISHED", "SUCCEEDED"), (
+        done, s.log.read_text()[-3000:])
+    got = client.show_sql_result_with_job(ShowSqlResultWithJobRequest(
+        cluster_id=linked, job_execution_id=job_id)).sql_results
+    assert got["2"] == [{"n": "1000", "total": "332833500"}]
+    # The engine is an application of the master, its executors ran on the workers,
+    # and the table's files are in the files root every host sees.
+    with spark_cluster.ui() as ui:
+        engine = [a for a in ui.state().active_apps if a.name == f"mrsjobs-sql-{linked}"]
+    assert len(engine) == 1, ui
+    ran_on = [w for w in spark_cluster.workers
+              if (spark_cluster.work_dir(w) / engine[0].id).is_dir()]
+    assert ran_on, "no executor of the SQL engine ran on a worker"
+    table = shared.joinpath("user", "hive", "warehouse", "squares")
+    assert any(f.name.startswith("part-") for f in table.iterdir()), list(table.iterdir())

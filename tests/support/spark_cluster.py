@@ -12,6 +12,7 @@ the network and raises if anything is left.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -82,6 +83,7 @@ class SparkCluster:
         self.root = root
         self.spark_home = spark_home
         self.prefix = prefix
+        self.network_subnet = subnet
         self.network = Network(prefix, subnet, ["master", *(f"w{i + 1}" for i in range(workers))])
         self.worker_cores = worker_cores
         self.worker_memory = worker_memory
@@ -102,6 +104,11 @@ class SparkCluster:
     @property
     def master_url(self) -> str:
         return f"spark://{self.master.address}:{MASTER_PORT}"
+
+    @property
+    def link_addresses(self) -> str:
+        """The block of the cluster's network a service gives its projects' drivers."""
+        return f"{ipaddress.ip_network(self.network_subnet).network_address + 192}/26"
 
     @property
     def rest_url(self) -> str:

@@ -48,7 +48,8 @@ def _record(cluster: Cluster, settings: Settings) -> dict[str, Any]:
     return {"id": cluster.id, "project_id": cluster.project_id, "name": cluster.name,
             "engine": cluster.engine.value, "master_url": cluster.master_url,
             "rest_url": cluster.rest_url, "web_url": cluster.config.master_web_url,
-            "files_root": cluster.files_root,
+            "files_root": cluster.files_root, "link_bridge": cluster.link_bridge,
+            "link_addresses": cluster.link_addresses,
             "files_at": _files_at(cluster, settings), "max_running": cluster.max_running,
             "components": sorted(c.value for c in cluster.components),
             "created_ms": cluster.created_ms}
@@ -67,7 +68,8 @@ def _cluster_of(store: Store, cluster_id: str) -> Cluster:
 def cluster_create(args: argparse.Namespace) -> int:
     files_root = str(Path(args.files_root).absolute()) if args.files_root else None
     config = ClusterConfig(ClusterEngine(args.engine), args.master, args.rest_url,
-                           files_root, args.max_running, args.web_url)
+                           files_root, args.max_running, args.web_url, args.link_bridge,
+                           args.link_addresses)
     with _store(args) as (store, settings):
         if args.project not in store.project_ids():
             raise SystemExit(f"mrsjobs: no project {args.project}")
@@ -165,6 +167,11 @@ def add_commands(sub: Any) -> None:
                                       "server (http://HOST:6066)")
     p.add_argument("--web-url", help="spark-standalone: the master's web UI, if not "
                                      "http://MASTER-HOST:8080")
+    p.add_argument("--link-bridge", help="spark-standalone: the bridge on this host that "
+                                         "the cluster's network is reached through")
+    p.add_argument("--link-addresses", help="spark-standalone: addresses of that network "
+                                            "(A.B.C.D/N) for the drivers of SQL jobs that "
+                                            "run on this host")
     p.add_argument("--files-root", help="the directory its file area (hdfs:///) is, "
                                         "seen alike by every host of the cluster")
     p.add_argument("--max-running", type=max_running_arg,

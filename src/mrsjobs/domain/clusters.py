@@ -3,6 +3,7 @@ where its file area lives, and how many of its jobs may run at once."""
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _SPARK_URL = re.compile(r"^spark://[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 _HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?$")
 MAX_URL = 255
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,11 @@ class ClusterConfig:
     #: The master's web UI (http://HOST:8080): its state, and the workers' log pages.
     #: Default: the master's host, port 8080.
     web_url: str | None = None
+    #: spark-standalone: the bridge on this host that the cluster's network is reached
+    #: through, and the addresses (a CIDR block of that network) this host gives the
+    #: drivers that run here (client-mode SQL): see :mod:`mrsjobs.containment.links`.
+    link_bridge: str | None = None
+    link_addresses: str | None = None
 
     @property
     def master_web_url(self) -> str | None:
@@ -76,10 +83,13 @@ def check_cluster_config(config: ClusterConfig) -> None:
             if url is not None and (len(url) > MAX_URL or not _HTTP_URL.match(url)):
                 raise ValueError(f"{option} {url!r}: expected http://HOST:PORT "
                                  "or https://HOST:PORT")
+        check_link(config)
     else:
         for option, value in (("--master", config.master_url),
                               ("--rest-url", config.rest_url),
-                              ("--web-url", config.web_url)):
+                              ("--web-url", config.web_url),
+                              ("--link-bridge", config.link_bridge),
+                              ("--link-addresses", config.link_addresses)):
             if value is not None:
                 raise ValueError(f"{option} is for spark-standalone clusters only: a "
                                  "local cluster runs its jobs on this host")
@@ -91,6 +101,25 @@ def check_cluster_config(config: ClusterConfig) -> None:
             raise ValueError("--files-root must not be /")
     if config.max_running is not None and config.max_running < 1:
         raise ValueError(f"--max-running {config.max_running}: must be at least 1")
+
+
+def check_link(config: ClusterConfig) -> None:
+    """ValueError unless the link options are both given (or neither), the bridge is an
+    interface name and the addresses an IPv4 block of at least one address."""
+    bridge, block = config.link_bridge, config.link_addresses
+    if (bridge is None) != (block is None):
+        raise ValueError("--link-bridge and --link-addresses go together")
+    if bridge is None or block is None:
+        return
+    if not _IFNAME.match(bridge):
+        raise ValueError(f"--link-bridge {bridge!r}: expected a network interface name")
+    try:
+        network = ipaddress.IPv4Network(block, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"--link-addresses {block!r}: expected an IPv4 block "
+                         f"(A.B.C.D/N): {exc}") from None
+    if network.prefixlen > 30:
+        raise ValueError(f"--link-addresses {block}: a block of /30 or larger")
 
 
 #: The states MRS lists clusters by; a cluster here is always running.

@@ -41,18 +41,22 @@ class Cluster:
     created_ms: int | None = None
     #: A standalone master's web UI, if not on the master's host at port 8080.
     web_url: str | None = None
+    #: Where its client-mode drivers on this host join its network (migration 0010).
+    link_bridge: str | None = None
+    link_addresses: str | None = None
 
     @property
     def config(self) -> ClusterConfig:
         return ClusterConfig(self.engine, self.master_url, self.rest_url, self.files_root,
-                             self.max_running, self.web_url)
+                             self.max_running, self.web_url, self.link_bridge,
+                             self.link_addresses)
 
 
 def _cluster(r: Any) -> Cluster:
     return Cluster(r.id, r.project_id, r.name,
                    frozenset(Component(c) for c in r.components.split(",") if c),
                    ClusterEngine(r.engine), r.master_url, r.rest_url, r.files_root,
-                   r.max_running, r.created_ms, r.web_url)
+                   r.max_running, r.created_ms, r.web_url, r.link_bridge, r.link_addresses)
 
 
 class ClusterRecords(Database):
@@ -119,6 +123,8 @@ class ClusterRecords(Database):
                         files_root=config.files_root,
                         max_running=config.max_running,
                         web_url=config.web_url,
+                        link_bridge=config.link_bridge,
+                        link_addresses=config.link_addresses,
                     )
                 )
         except IntegrityError:
@@ -126,7 +132,7 @@ class ClusterRecords(Database):
                 f"project {project_id} has a cluster named {name} already") from None
         return Cluster(cluster_id, project_id, name, comps, config.engine, config.master_url,
                        config.rest_url, config.files_root, config.max_running, created,
-                       config.web_url)
+                       config.web_url, config.link_bridge, config.link_addresses)
 
     def clusters(self, project_id: str | None = None) -> list[Cluster]:
         stmt = select(clusters).order_by(clusters.c.created_ms, clusters.c.id)

@@ -64,6 +64,9 @@ clusters = Table(
     Column("max_running", Integer),
     # A standalone master's web UI (migration 0008): its state and the workers' pages.
     Column("web_url", Text),
+    # Where its client-mode drivers join its network (migration 0010).
+    Column("link_bridge", Text),
+    Column("link_addresses", Text),
     Index("uq_clusters_project_name", "project_id", "name", unique=True),
 )
 

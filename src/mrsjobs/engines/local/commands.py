@@ -138,13 +138,15 @@ class LocalCluster:
                 self._areas[cluster_id] = area
             return area
 
-    def metastore(self, cluster_id: str, tenant: Tenant | None = None) -> Metastore:
+    def metastore(self, cluster_id: str, tenant: Tenant | None = None,
+                  warehouse: Path | None = None) -> Metastore:
+        """The cluster's metastore (made once); its tables in ``warehouse`` if given."""
         with self._lock:
             if cluster_id not in self._metastores:
                 home = self.settings.cluster_dir(cluster_id).resolve() / "metastore"
                 self._metastores[cluster_id] = Metastore(MetastoreConfig(
                     home=home, java=self.settings.java, spark_home=self.settings.spark_dir,
-                    idle_s=self.settings.metastore_idle_s),
+                    idle_s=self.settings.metastore_idle_s, warehouse=warehouse),
                     containment=self.containment, tenant=tenant)
             return self._metastores[cluster_id]
 

@@ -81,6 +81,9 @@ class MetastoreConfig:
     idle_s: float = field(default_factory=_idle_setting)
     """The daemon ends itself after this long without a client and without a service's
     heartbeat (``MRSJOBS_METASTORE_IDLE_S``); 0: it runs until stopped."""
+    warehouse: Path | None = None
+    """Where managed tables live, if not in ``home``: a cluster whose executors run on
+    other hosts keeps them in its files root, which every host sees."""
 
 
 class Metastore:
@@ -103,7 +106,7 @@ class Metastore:
         self.daemon = DaemonHome(self.home, "metastore", self._marks, MetastoreError)
         self.port_file = self.home / "metastore.port"
         self.heartbeat_file = self.home / "metastore.heartbeat"
-        self.warehouse = self.home / "warehouse"
+        self.warehouse = (config.warehouse or self.home / "warehouse").resolve()
         self.tmp = self.home / "tmp"
 
     # -- public API ----------------------------------------------------------
@@ -176,12 +179,12 @@ class Metastore:
         jars = self.config.spark_home / "jars"
         argv = [self.config.java, *self.config.java_options, "-cp", f"{jars}/*",
                 str(JAVA_SOURCE), str(self.home), str(port), str(self.port_file),
-                f"{max(0.0, self.config.idle_s):g}"]
+                f"{max(0.0, self.config.idle_s):g}", str(self.warehouse)]
         if self.containment is None:
             return argv
         contained = self.containment.command(argv, Confinement(
             cwd=self.home, tenant=self.tenant, read=(JAVA_SOURCE.parent,),
-            write=(self.home,), tmp=self.tmp, tied=False))
+            write=(self.home, self.warehouse), tmp=self.tmp, tied=False))
         return self.containment.in_netns(contained, self.tenant)
 
     def _accepts(self, port: int) -> bool:

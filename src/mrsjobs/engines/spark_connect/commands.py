@@ -1,34 +1,53 @@
-"""SQL jobs of a local cluster as requests to the project's warm SQL engine; every other
-job (and a SQL job the engine cannot take as it is) goes to the local cluster's own
-commands, which run it cold with ``spark-sql``.
+"""SQL jobs of a cluster as requests to the project's warm SQL engine; every other job
+(and a SQL job the engine cannot take as it is) goes to the cluster's own commands
+(a local cluster's run it cold with ``spark-sql``).
 
 Also makes each (project, cluster)'s engine server: contained as the project's, with
-the cluster's metastore and warehouse.
+the cluster's metastore and warehouse. A standalone cluster's server is a client-mode
+driver of its master: it joins the cluster's network through the project's link
+(:mod:`mrsjobs.containment.links`), its executors run on the workers and its tables
+live in the cluster's files root, which every host sees.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlparse
 from sqlparse import tokens as T
 
+from ...containment.links import LinkError, Links, LinkSpec
+from ...domain.clusters import ClusterConfig, ClusterEngine
 from ...domain.errors import MrsError
 from ...domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job
 from ...domain.paths import hdfs_parts
 from ...settings import Settings
 from ..base import EngineLane, LaunchFailed, LaunchSpec
 from ..local.commands import LOOPBACK_CONF, LocalCluster
+from ..router import Commands
 from .engine import SqlLaunch
-from .server import ConnectServer, ServerConfig
+from .server import ConnectServer, ServerConfig, ServerError
 
 #: The largest SQL script the engine reads from a cluster's file area.
 MAX_SCRIPT_BYTES = 4 << 20
 #: spark-sql options that set a SQL conf: the job's session gets them.
 CONF_OPTIONS = ("--conf", "-c", "--hiveconf")
+#: Where a standalone cluster's managed tables live in its files root.
+WAREHOUSE = ("user", "hive", "warehouse")
+#: A standalone cluster's engine holds executors only while it has work: they go back
+#: to the cluster after this long idle (shuffle tracking keeps their shuffle data
+#: alive without an external shuffle service).
+CLUSTER_ENGINE_CONF = {
+    "spark.dynamicAllocation.enabled": "true",
+    "spark.dynamicAllocation.shuffleTracking.enabled": "true",
+    "spark.dynamicAllocation.minExecutors": "0",
+    "spark.dynamicAllocation.executorIdleTimeout": "30s",
+    "spark.executor.cores": "1",
+}
 
 
 def statements(sql: str) -> tuple[str, ...]:
@@ -82,28 +101,42 @@ def _leaves(token: Any) -> Iterator[Any]:
 
 
 class SqlCommands:
-    """The local cluster's commands, with SQL jobs sent to the warm engine."""
+    """A cluster kind's commands (``inner``: the local cluster's unless given), with SQL
+    jobs sent to the warm engine. :meth:`beside` gives the same for another kind; all
+    share one lane and one set of servers. ``config_of`` tells a cluster's config (the
+    local kind's if it gives None); ``links`` joins standalone clusters' networks."""
 
-    def __init__(self, cluster: LocalCluster, settings: Settings) -> None:
+    def __init__(self, cluster: LocalCluster, settings: Settings, *,
+                 config_of: Callable[[str], ClusterConfig | None] | None = None,
+                 links: Links | None = None) -> None:
         self.cluster = cluster
         self.settings = settings
+        self.inner: Commands = cluster
+        self._config_of = config_of or (lambda _: None)
+        self.links = links or Links()
         #: The jobs the warm engine takes, as many at once as it has threads.
         self.lane = EngineLane(SQL_TEXT_TYPES | SQL_FILE_TYPES, max(1, settings.sql_engine_slots))
         self._servers: dict[tuple[str, str], ConnectServer] = {}
         self._lock = threading.Lock()
 
+    def beside(self, inner: Commands) -> SqlCommands:
+        """These commands in front of another cluster kind's (``inner``)."""
+        view = copy.copy(self)
+        view.inner = inner
+        return view
+
     # -- JobCommands ----------------------------------------------------------------
 
     def may_block(self, job: Job) -> bool:
-        return self.cluster.may_block(job)
+        return self.inner.may_block(job)
 
     def finished(self, job: Job, run_dir: Path) -> None:
-        self.cluster.finished(job, run_dir)
+        self.inner.finished(job, run_dir)
 
     def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
         request = self._request(job) if self.lane.takes(job.type) else None
         if request is None:
-            return self.cluster.launch_spec(job, run_dir)
+            return self.inner.launch_spec(job, run_dir)
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return LaunchSpec(job.id, (), run_dir, run_dir, request=request)
 
@@ -147,19 +180,55 @@ class SqlCommands:
         containment = local.containment
         tenant = containment.tenant(project_id)
         area = local.area(project_id, cluster_id)
+        config = self._config_of(cluster_id)
+        standalone = config is not None and config.engine is ClusterEngine.SPARK_STANDALONE
         write: list[Path] = [area.root]
-        conf_of = None
+        conf_of: Callable[[], dict[str, str]] = dict
         if s.hive_metastore:
-            metastore = local.metastore(cluster_id, tenant)
+            warehouse = None
+            if standalone:
+                area.make_dirs(WAREHOUSE)
+                warehouse = area.root.joinpath(*WAREHOUSE)
+            metastore = local.metastore(cluster_id, tenant, warehouse)
             write += metastore.job_dirs()
             conf_of = metastore.spark_conf
-        env = local.job_env()
-        config = ServerConfig(
+        master, conf = s.sql_engine_master, dict(LOOPBACK_CONF)
+        if standalone:
+            assert config is not None and config.master_url
+            master, conf = config.master_url, {
+                "spark.ui.enabled": "false", **CLUSTER_ENGINE_CONF,
+                "spark.hadoop.fs.permissions.umask-mode": s.sql_engine_files_umask}
+            catalog, link = conf_of, self._link(config, project_id)
+
+            def conf_of() -> dict[str, str]:
+                address = link()
+                return {**catalog(), "spark.driver.host": address,
+                        "spark.driver.bindAddress": address}
+        server = ServerConfig(
             home=s.cluster_dir(cluster_id).resolve() / "sql-engine",
-            spark_submit=s.spark_submit_cmd, master=s.sql_engine_master,
+            spark_submit=s.spark_submit_cmd, master=master,
             driver_memory=s.sql_engine_memory, java_options=s.driver_java_options,
-            conf=dict(LOOPBACK_CONF), read=local.read_paths(), write=tuple(write), env=env,
+            conf=conf, read=local.read_paths(), write=tuple(write), env=local.job_env(),
             idle_s=s.sql_engine_idle_s)
-        return ConnectServer(config, containment if containment.sandbox else None, tenant,
+        return ConnectServer(server, containment if containment.sandbox else None, tenant,
                              conf_of)
+
+    def _link(self, config: ClusterConfig, project_id: str) -> Callable[[], str]:
+        """What gives the project's address on the cluster's network (made on first use)."""
+        if not config.link_bridge or not config.link_addresses or not config.master_url:
+            raise ServerError("the cluster has no link for drivers on this host "
+                              "(cluster create --link-bridge and --link-addresses)")
+        host, _, port = config.master_url.removeprefix("spark://").rpartition(":")
+        spec = LinkSpec(config.link_bridge, config.link_addresses, host, int(port))
+        tenant = self.cluster.containment.tenant(project_id)
+
+        def address() -> str:
+            if tenant is None:
+                raise ServerError("jobs are not contained per project on this host: "
+                                  "a standalone cluster's SQL needs that")
+            try:
+                return self.links.ensure(tenant, spec).address
+            except LinkError as exc:
+                raise ServerError(f"the project's link to the cluster: {exc}") from exc
+        return address
 

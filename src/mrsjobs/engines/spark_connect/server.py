@@ -47,7 +47,8 @@ class ServerError(Exception):
 class ServerConfig:
     home: Path
     spark_submit: str
-    #: Spark's master inside the server (its executors): ``local[N]``.
+    #: Spark's master inside the server (its executors): ``local[N]``, or a standalone
+    #: cluster's ``spark://HOST:PORT`` (its executors on the workers).
     master: str = "local[2]"
     driver_memory: str = "1g"
     java_options: str = "-XX:+UseSerialGC"
@@ -153,11 +154,11 @@ class ConnectServer:
     def _command(self, port: int) -> list[str]:
         c = self.config
         conf = {
-            **c.conf, **self._conf_of(),
+            **c.conf, "spark.driver.host": HOST, "spark.driver.bindAddress": HOST,
+            # A cluster's own (its metastore; where its executors reach the driver).
+            **self._conf_of(),
             "spark.connect.grpc.binding.address": HOST,
             "spark.connect.grpc.binding.port": str(port),
-            "spark.driver.host": HOST,
-            "spark.driver.bindAddress": HOST,
             "spark.ui.enabled": "false",
             "spark.driver.memory": c.driver_memory,
             "spark.driver.extraJavaOptions": c.java_options,

@@ -9,8 +9,10 @@
 // from its parts and bind the socket ourselves.
 //
 // Run with Java's single-file source launcher against Spark's jars:
-//   java -cp "$SPARK_HOME/jars/*" LoopbackMetastore.java HOME PORT PORT_FILE [IDLE_S]
-// HOME gets metastore_db/, warehouse/ and logs/derby.log. PORT 0, or a port
+//   java -cp "$SPARK_HOME/jars/*" LoopbackMetastore.java HOME PORT PORT_FILE [IDLE_S
+//        [WAREHOUSE]]
+// HOME gets metastore_db/, warehouse/ (unless WAREHOUSE names another directory)
+// and logs/derby.log. PORT 0, or a port
 // that is taken, means "any free port". The port actually bound is written to
 // PORT_FILE once the metastore is ready to serve.
 //
@@ -56,15 +58,16 @@ public final class LoopbackMetastore {
   private static final AtomicLong lastActiveMs = new AtomicLong(System.currentTimeMillis());
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 3 && args.length != 4) {
-      System.err.println("usage: LoopbackMetastore HOME PORT PORT_FILE [IDLE_S]");
+    if (args.length < 3 || args.length > 5) {
+      System.err.println("usage: LoopbackMetastore HOME PORT PORT_FILE [IDLE_S [WAREHOUSE]]");
       System.exit(2);
     }
     Path home = Path.of(args[0]).toAbsolutePath().normalize();
     int wantedPort = Integer.parseInt(args[1]);
     Path portFile = Path.of(args[2]).toAbsolutePath();
-    double idleSeconds = args.length == 4 ? Double.parseDouble(args[3]) : 0;
-    Path warehouse = home.resolve("warehouse");
+    double idleSeconds = args.length >= 4 ? Double.parseDouble(args[3]) : 0;
+    Path warehouse = args.length == 5 ? Path.of(args[4]).toAbsolutePath().normalize()
+        : home.resolve("warehouse");
     Path logs = home.resolve("logs");
     Files.createDirectories(warehouse);
     Files.createDirectories(logs);
