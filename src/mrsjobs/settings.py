@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # On a standalone cluster, executors write a table's files in the files root as the
     # workers' user and the engine (the project's user) commits them: with two users,
     # the files need a umask that lets the other write (Hadoop's own default is 022).
-    sql_engine_files_umask: str = Field("022", pattern=r"^0?[0-7]{3}$")
+    sql_engine_files_umask: str = Field(default="022", pattern=r"^0?[0-7]{3}$")
 
     # Several instances may share one PostgreSQL database: each needs its own id (by
     # default one kept in its data directory) and heartbeats; a silent one's jobs are

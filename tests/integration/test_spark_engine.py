@@ -20,7 +20,7 @@ import pytest
 from mrsjobs.domain.clusters import ClusterConfig, ClusterEngine
 from mrsjobs.domain.errors import InvalidParameter, JobTypeNotSupported
 from mrsjobs.domain.jobs import ExitStatus, Job, JobResult, JobState, JobType
-from mrsjobs.engines.base import Handle, LaunchSpec, Result
+from mrsjobs.engines.base import Handle, LaunchFailed, LaunchSpec, Result
 from mrsjobs.engines.memory import MemoryEngine
 from mrsjobs.engines.router import EngineRouter
 from mrsjobs.engines.spark_standalone.commands import SparkStandaloneCommands
@@ -403,3 +403,105 @@ def test_a_new_engine_finds_a_running_driver_again(spark_cluster: SparkCluster,
         assert _master_says(spark_cluster, driver_id) is DriverState.KILLED
     finally:
         rest.kill(driver_id)
+
+
+class _Crash(Exception):
+    """The service dying at this point (nothing after it runs)."""
+
+
+@pytest.mark.spark
+def test_a_driver_the_store_never_recorded_is_found_from_the_run_directory(
+        spark_cluster: SparkCluster, rest: SparkRest, app_area: Path, tmp_path: Path) -> None:
+    """The service dies after the master took the driver, before the store kept its
+    handle: the restarted service finds it from the run directory, never runs it twice."""
+    job = _jvm_job(SLEEP, "600", "0")
+    run_dir = tmp_path / job.id
+
+    async def first_service() -> str:
+        engine = SparkStandaloneEngine()
+        await engine.start(Heard())
+        handle = await engine.launch(_commands(app_area, spark_cluster).launch_spec(job, run_dir))
+        await engine.close()  # gone before the store recorded anything
+        return handle.driver_id
+
+    driver_id = run(first_service)
+    try:
+        engine = SparkStandaloneEngine()
+        heard = Heard()
+
+        async def second_service() -> tuple[SparkDriverHandle | None, tuple[str, object]]:
+            await engine.start(heard)
+            try:
+                handle = await asyncio.to_thread(engine.attach, job.id, run_dir, None)
+                assert handle is not None
+                await asyncio.to_thread(_sleep_ready, spark_cluster, rest, handle.driver_id)
+                assert await engine.signal(handle, force=False) is True
+                return handle, await heard.end_of(job.id, timeout=30)
+            finally:
+                await engine.close()
+
+        handle, (kind, _) = run(second_service)
+        assert handle is not None and handle.driver_id == driver_id
+        assert kind == "killed"
+    finally:
+        rest.kill(driver_id)
+
+
+@pytest.mark.spark
+def test_a_submission_cut_short_is_never_sent_again(spark_cluster: SparkCluster,
+                                                    rest: SparkRest, app_area: Path,
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service dies while the master's answer is on its way: the driver may run, so
+    the job ends FAILED with that reason instead of being queued again."""
+    job = _jvm_job(SLEEP, "600", "0")
+    run_dir = tmp_path / job.id
+    made: list[str] = []
+    create = SparkRest.create
+
+    def create_then_die(self: SparkRest, request: Any) -> Any:
+        made.append(create(self, request).driver_id)
+        raise _Crash
+
+    async def first_service() -> None:
+        engine = SparkStandaloneEngine()
+        await engine.start(Heard())
+        try:
+            with pytest.raises(_Crash):
+                await engine.launch(_commands(app_area, spark_cluster).launch_spec(job, run_dir))
+        finally:
+            await engine.close()
+
+    monkeypatch.setattr(SparkRest, "create", create_then_die)
+    try:
+        run(first_service)
+        monkeypatch.undo()
+        assert len(made) == 1
+        with pytest.raises(LaunchFailed, match="not submitted again"):
+            SparkStandaloneEngine().attach(job.id, run_dir, None)
+    finally:
+        for driver_id in made:
+            rest.kill(driver_id)
+
+
+def test_a_refused_submission_leaves_the_job_free_to_run_again(tmp_path: Path) -> None:
+    """A master that refused (or never got) the request runs nothing: no record stays,
+    and the job may be queued again."""
+    engine = SparkStandaloneEngine(rest_timeout_s=0.5)
+    job = _job(["--class", PI, "hdfs:///apps/sparkapp.jar"])
+    run_dir = tmp_path / job.id
+    closed = free_port()
+    config = ClusterConfig(ClusterEngine.SPARK_STANDALONE, f"spark://127.0.0.1:{closed}",
+                           f"http://127.0.0.1:{closed}")
+    commands = SparkStandaloneCommands(lambda _: config, lambda _: tmp_path, sys.executable)
+
+    async def scenario() -> None:
+        await engine.start(Heard())
+        try:
+            with pytest.raises(LaunchFailed, match="could not submit"):
+                await engine.launch(commands.launch_spec(job, run_dir))
+        finally:
+            await engine.close()
+
+    run(scenario)
+    assert engine.attach(job.id, run_dir, None) is None

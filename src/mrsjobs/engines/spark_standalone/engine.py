@@ -5,6 +5,13 @@ driver runs on a worker and outlives the service; its id finds it again.
 While a driver runs, its logs are copied from its worker into the job's run directory,
 where its application's id is read (the master does not link drivers to apps). A kill
 is confirmed when the master has the driver KILLED and the application ended.
+
+A service can die between the master accepting a driver and the store recording its
+handle. The run directory bridges that gap: ``driver.submitting`` is written before the
+request goes out, ``driver.json`` (the handle) as soon as the master answered. A
+restarted service finds the driver again from ``driver.json``; with only the first, the
+driver may or may not run at the master, so the job is never submitted a second time:
+it ends FAILED with that reason.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +47,8 @@ from .rest import CreateRequest, DriverState, DriverStatus, SparkRest, SparkRest
 log = logging.getLogger(__name__)
 
 ENGINE = ClusterEngine.SPARK_STANDALONE
+#: In a job's run directory: a submission on its way, and the driver it made.
+SUBMITTING, SUBMITTED = "driver.submitting", "driver.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,23 @@ class _Watched:
     worker_url: str | None = None
     next_pull: float = 0.0
     reported_app: bool = False
+
+
+def _write(path: Path, text: str) -> None:
+    """``text`` in ``path``, whole or not at all, on disk before it returns."""
+    part = path.with_name(path.name + ".part")
+    with open(part, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(part, path)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text() or None
+    except FileNotFoundError:
+        return None
 
 
 def app_page(web_url: str, app_id: str) -> str:
@@ -154,14 +181,24 @@ class SparkStandaloneEngine:
         launch = spec.request
         if not isinstance(launch, SparkLaunch):
             raise LaunchFailed("not a Spark standalone submission")
+        marker = spec.run_dir / SUBMITTING
         try:
+            await asyncio.to_thread(_write, marker, launch.rest_url)
             submission = await asyncio.to_thread(self._rest(launch.rest_url).create,
                                                  launch.request)
         except SparkRestError as exc:
+            marker.unlink(missing_ok=True)  # refused: nothing runs at the master
             raise LaunchFailed(f"could not submit the driver: {exc.reason}") from exc
+        except OSError as exc:
+            raise LaunchFailed(f"could not record the submission: {exc}") from exc
         handle = SparkDriverHandle(spec.job_id, now_ms(), submission.driver_id,
                                    launch.rest_url, web_url=launch.web_url,
                                    run_dir=str(spec.run_dir))
+        try:
+            await asyncio.to_thread(_write, spec.run_dir / SUBMITTED, handle.dumps())
+        except OSError as exc:
+            log.warning("job %s: could not record driver %s in its run directory: %s",
+                        spec.job_id, handle.driver_id, exc)
         self._reporter.started(handle)
         self._watch(handle)
         return handle
@@ -192,7 +229,12 @@ class SparkStandaloneEngine:
     def attach(self, job_id: str, run_dir: Path,
                kept: str | None = None) -> SparkDriverHandle | None:
         if kept is None:
-            return None  # no driver was recorded as submitted
+            kept = _read(run_dir / SUBMITTED)
+        if kept is None:
+            if (run_dir / SUBMITTING).exists():
+                raise LaunchFailed("the service stopped while submitting its driver: it "
+                                   "may run at the master, so it is not submitted again")
+            return None  # nothing was sent to the master: it can be queued again
         try:
             handle = SparkDriverHandle.loads(kept)
         except ValueError as exc:
