@@ -9,6 +9,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
+from .containment.links import Links
 from .domain.clusters import ClusterConfig, ClusterEngine
 from .domain.errors import JobTypeNotSupported
 from .domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Component, JobSpec
@@ -19,6 +20,7 @@ from .engines.spark_connect.commands import SqlCommands
 from .engines.spark_connect.engine import ENGINE as SQL_ENGINE
 from .engines.spark_connect.engine import SparkConnectEngine
 from .engines.spark_standalone.capacity import Capacity, StandaloneRoom, check_fits
+from .engines.spark_standalone.client import ClientMode
 from .engines.spark_standalone.commands import SparkStandaloneCommands
 from .engines.spark_standalone.engine import SparkStandaloneEngine
 from .identity.accounts import Accounts
@@ -180,8 +182,10 @@ def build(settings: Settings) -> Runtime:
     spark = SparkStandaloneEngine(poll_s=settings.cluster_poll_s,
                                   unreachable_timeout_s=settings.cluster_unreachable_s,
                                   max_log_bytes=settings.max_log_bytes)
-    # SQL jobs go to a warm engine per project and cluster.
-    sql = (SqlCommands(cluster, settings, config_of=config_of)
+    # SQL jobs go to a warm engine per project and cluster (or run cold); on a standalone
+    # cluster their drivers join its network through their project's link.
+    client = ClientMode(cluster, Links(), settings.sql_engine_files_umask)
+    sql = (SqlCommands(cluster, settings, config_of=config_of, client=client)
            if settings.sql_engine == "on" else None)
     engine = EngineRouter({
         ClusterEngine.LOCAL: ProcessEngine(settings.python, settings.poll_interval_s,
@@ -194,7 +198,7 @@ def build(settings: Settings) -> Runtime:
     })
     standalone = SparkStandaloneCommands(
         config_of, lambda job: cluster.area(job.project_id, job.cluster_id).root,
-        settings.python, max_log_bytes=settings.max_log_bytes)
+        settings.python, max_log_bytes=settings.max_log_bytes, client=client)
     commands = CommandsRouter({
         ClusterEngine.LOCAL: sql or cluster,
         ClusterEngine.SPARK_STANDALONE: sql.beside(standalone) if sql else standalone,
@@ -229,8 +233,7 @@ def build(settings: Settings) -> Runtime:
             check_fits(capacity, found.config, spec.arguments, spec.properties)
 
     runnable = {ClusterEngine.LOCAL: RUNNABLE,
-                ClusterEngine.SPARK_STANDALONE: spark.capabilities.job_types
-                | (SQL_JOB_TYPES if sql is not None else frozenset())}
+                ClusterEngine.SPARK_STANDALONE: spark.capabilities.job_types | SQL_JOB_TYPES}
     jobs = JobService(
         store, runnable, supervisor, audit=accounts.store,
         read_roots=settings.read_roots,

@@ -7,6 +7,7 @@ SIGKILLed while its drivers run that finds them again when restarted."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from mrsjobs.engines.spark_standalone.rest import DriverState, SparkRest
 from mrsjobs.supervisor.loop import KILL_GATE_ENV
 from tests.fixtures.sparkapp.build import COUNT_PY, PI, SLEEP
 from tests.support.clients import sdk_client
+from tests.support.procs import processes_with
 from tests.support.server import FAST, PYTHON, Server
 from tests.support.spark_cluster import SparkCluster
 from tests.support.waiting import wait_for
@@ -286,3 +288,86 @@ def test_sql_runs_on_the_cluster_with_its_executors_on_the_workers(
     assert ran_on, "no executor of the SQL engine ran on a worker"
     table = shared.joinpath("user", "hive", "warehouse", "squares")
     assert any(f.name.startswith("part-") for f in table.iterdir()), list(table.iterdir())
+
+    # A kill interrupts the job's query on the workers; the engine stays warm for the
+    # next job.
+    long = submit(linked, "SELECT sum(id) FROM range(0, 400000000000, 1, 4)")
+    with s.client() as c:
+        path = f"/v2/{s.project_id}/clusters/{linked}/job-executions"
+        wait_for(lambda: _detail(c, path, long)["job_state"] == "RUNNING",
+                 timeout=APP_TIMEOUT_S, interval=0.05, message=f"{long} running")
+        wait_for(lambda: _executors(spark_cluster, engine[0].id), timeout=APP_TIMEOUT_S,
+                 interval=0.1, message="the engine's executors")
+        assert c.post(f"{path}/{long}/kill").status_code == 202
+        killed = _ended(c, path, long)
+        assert (killed["job_state"], killed["job_result"]) == ("KILLED", "KILLED"), killed
+        after = _ended(c, path, submit(linked, "SELECT count(*) FROM squares"))
+        assert (after["job_state"], after["job_result"]) == ("FINISHED", "SUCCEEDED"), after
+    with spark_cluster.ui() as ui:
+        assert ui.state().app_active(engine[0].id)
+
+
+def _app_of(stderr: Path) -> str | None:
+    """The application id a client-mode driver's log names, once it has one."""
+    found = re.search(r"Application Id: (app-[0-9-]+)", stderr.read_text(errors="replace")
+                      if stderr.exists() else "")
+    return found.group(1) if found else None
+
+
+def test_cold_sql_drivers_join_the_cluster_and_a_kill_ends_them_everywhere(
+        server_factory: Callable[..., Server], spark_cluster: SparkCluster,
+        tmp_path: Path) -> None:
+    """With the SQL engine off, each SQL job is its own spark-sql driver on this host,
+    in the project's sandbox, its executors on the workers: one runs to success, and a
+    kill of another ends its process tree here and its application at the master."""
+    s = server_factory(sql_engine="off", sql_engine_files_umask="000")
+    cluster_id = _cluster(s, "--engine", "spark-standalone", "--master",
+                          spark_cluster.master_url, "--rest-url", spark_cluster.rest_url,
+                          "--files-root", str(tmp_path / "shared"), "--link-bridge",
+                          spark_cluster.network.bridge, "--link-addresses",
+                          spark_cluster.link_addresses)
+    path = f"/v2/{s.project_id}/clusters/{cluster_id}/job-executions"
+    small = {"spark.executor.memory": "512m", "spark.cores.max": "2"}
+    with s.client() as c, spark_cluster.ui() as ui:
+        count = _submit(c, path, {"job_type": "SparkSql", "job_name": "count",
+                                  "properties": small,
+                                  "arguments": ["SELECT count(*) FROM range(0, 1000, 1, 4)"]})
+        done = _ended(c, path, count)
+        assert (done["job_state"], done["job_result"]) == ("FINISHED", "SUCCEEDED"), done
+        app_id = _app_of(s.data_dir / "runs" / count / "stderr.log")
+        assert app_id is not None
+        assert any((spark_cluster.work_dir(w) / app_id).is_dir()
+                   for w in spark_cluster.workers), "no executor ran on a worker"
+        assert ui.state().app(app_id) is not None
+
+        long = _submit(c, path, {"job_type": "SparkSql", "job_name": "long",
+                                 "properties": small,
+                                 "arguments": ["SELECT sum(id) FROM range(0, 400000000000, 1, 4)"]})
+        stderr = s.data_dir / "runs" / long / "stderr.log"
+        app_id = wait_for(lambda: _app_of(stderr), timeout=APP_TIMEOUT_S, interval=0.1,
+                          message=f"{long} connected to the master")
+        # Its tasks run in executors on the workers before it is killed.
+        wait_for(lambda: _executors(spark_cluster, app_id), timeout=APP_TIMEOUT_S,
+                 interval=0.1, message=f"executors of {app_id}")
+        assert c.post(f"{path}/{long}/kill").status_code == 202
+        killed = _ended(c, path, long)
+        assert (killed["job_state"], killed["job_result"]) == ("KILLED", "KILLED"), killed
+        # Gone on this host, at the master, and from the workers.
+        assert not processes_with(str(s.data_dir / "runs" / long))
+        wait_for(lambda: not ui.state().app_active(app_id), timeout=30, interval=0.1,
+                 message=f"{app_id} ended at the master")
+        wait_for(lambda: not _executors(spark_cluster, app_id), timeout=30, interval=0.1,
+                 message=f"executors of {app_id} gone")
+
+
+def _executors(cluster: SparkCluster, app_id: str) -> list[int]:
+    """Executors of ``app_id`` running on the cluster's workers."""
+    return [pid for worker in cluster.workers for pid in worker.pids()
+            if app_id in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...containment.host import Containment, open_containment
@@ -37,6 +38,16 @@ LOOPBACK_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.ui.enabled": "false",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteMaster:
+    """A cluster's master that a SQL job's driver on this host joins (client mode):
+    its URL, the driver's conf (where it binds), the cluster's warehouse."""
+
+    url: str
+    conf: Mapping[str, str]
+    warehouse: Path
 
 
 def ui_base(job: Job) -> str:
@@ -171,8 +182,10 @@ class LocalCluster:
             self.settings.hive_metastore
             and (job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES))
 
-    def launch_spec(self, job: Job, run_dir: Path) -> LaunchSpec:
-        """The command for ``job``. SQL jobs first make sure the metastore runs (blocking)."""
+    def launch_spec(self, job: Job, run_dir: Path, remote: RemoteMaster | None = None
+                    ) -> LaunchSpec:
+        """The command for ``job``. SQL jobs first make sure the metastore runs (blocking);
+        with ``remote``, a SQL job's driver joins that master's cluster."""
         s = self.settings
         try:
             tenant = self.containment.tenant(job.project_id)
@@ -198,22 +211,28 @@ class LocalCluster:
             *pairs, sql = args
             metastore_conf: dict[str, str] = {}
             if s.hive_metastore:
-                metastore = self.metastore(job.cluster_id, tenant)
+                metastore = self.metastore(job.cluster_id, tenant,
+                                           remote.warehouse if remote else None)
                 try:
                     metastore_conf = metastore.spark_conf()
                 except MetastoreError as exc:
                     raise LaunchFailed(
                         f"the cluster's Hive metastore did not start: {exc}") from exc
                 writable += metastore.job_dirs()
-            conf = {**self.defaults(), **metastore_conf, **job.properties, **LOOPBACK_CONF}
+            conf = {**self.defaults(), **metastore_conf, **job.properties,
+                    **(remote.conf if remote else LOOPBACK_CONF)}
             source = ["-e", sql] if job.type in SQL_TEXT_TYPES else ["-f", _local_path(sql)]
-            argv = [s.spark_sql_cmd, "--master", s.master, *_confs(conf), *pairs, *source]
+            argv = [s.spark_sql_cmd, "--master", remote.url if remote else s.master,
+                    *_confs(conf), *pairs, *source]
         elif job.type is JobType.MAP_REDUCE:
             argv = mapreduce_argv(java=s.java, spark_home=s.spark_dir, jar=_local_path(args[0]),
                                   args=args[1:], properties=job.properties, work_dir=work)
             _chown_tree(work / ".hadoop", tenant)
         else:
             raise JobTypeNotSupported(f"{job.type.value} jobs cannot run on this cluster.")
+        if remote is not None and argv[0] != s.spark_sql_cmd:
+            raise JobTypeNotSupported(f"{job.type.value} jobs do not run on this host "
+                                      "for that cluster.")
         # Inside the sandbox a missing program would only be the job's exit code 127.
         if shutil.which(argv[0]) is None:
             raise LaunchFailed(f"{argv[0]} is not an executable program on this host")

@@ -20,7 +20,6 @@ from typing import Any
 import sqlparse
 from sqlparse import tokens as T
 
-from ...containment.links import LinkError, Links, LinkSpec
 from ...domain.clusters import ClusterConfig, ClusterEngine
 from ...domain.errors import MrsError
 from ...domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job
@@ -29,6 +28,7 @@ from ...settings import Settings
 from ..base import EngineLane, LaunchFailed, LaunchSpec
 from ..local.commands import LOOPBACK_CONF, LocalCluster
 from ..router import Commands
+from ..spark_standalone.client import ClientMode
 from .engine import SqlLaunch
 from .server import ConnectServer, ServerConfig, ServerError
 
@@ -36,8 +36,6 @@ from .server import ConnectServer, ServerConfig, ServerError
 MAX_SCRIPT_BYTES = 4 << 20
 #: spark-sql options that set a SQL conf: the job's session gets them.
 CONF_OPTIONS = ("--conf", "-c", "--hiveconf")
-#: Where a standalone cluster's managed tables live in its files root.
-WAREHOUSE = ("user", "hive", "warehouse")
 #: A standalone cluster's engine holds executors only while it has work: they go back
 #: to the cluster after this long idle (shuffle tracking keeps their shuffle data
 #: alive without an external shuffle service).
@@ -104,16 +102,16 @@ class SqlCommands:
     """A cluster kind's commands (``inner``: the local cluster's unless given), with SQL
     jobs sent to the warm engine. :meth:`beside` gives the same for another kind; all
     share one lane and one set of servers. ``config_of`` tells a cluster's config (the
-    local kind's if it gives None); ``links`` joins standalone clusters' networks."""
+    local kind's if it gives None); ``client`` joins standalone clusters."""
 
     def __init__(self, cluster: LocalCluster, settings: Settings, *,
                  config_of: Callable[[str], ClusterConfig | None] | None = None,
-                 links: Links | None = None) -> None:
+                 client: ClientMode | None = None) -> None:
         self.cluster = cluster
         self.settings = settings
         self.inner: Commands = cluster
         self._config_of = config_of or (lambda _: None)
-        self.links = links or Links()
+        self.client = client
         #: The jobs the warm engine takes, as many at once as it has threads.
         self.lane = EngineLane(SQL_TEXT_TYPES | SQL_FILE_TYPES, max(1, settings.sql_engine_slots))
         self._servers: dict[tuple[str, str], ConnectServer] = {}
@@ -186,24 +184,25 @@ class SqlCommands:
         conf_of: Callable[[], dict[str, str]] = dict
         if s.hive_metastore:
             warehouse = None
-            if standalone:
-                area.make_dirs(WAREHOUSE)
-                warehouse = area.root.joinpath(*WAREHOUSE)
+            if standalone and self.client is not None:
+                warehouse = self.client.warehouse(project_id, cluster_id)
             metastore = local.metastore(cluster_id, tenant, warehouse)
             write += metastore.job_dirs()
             conf_of = metastore.spark_conf
         master, conf = s.sql_engine_master, dict(LOOPBACK_CONF)
         if standalone:
             assert config is not None and config.master_url
-            master, conf = config.master_url, {
-                "spark.ui.enabled": "false", **CLUSTER_ENGINE_CONF,
-                "spark.hadoop.fs.permissions.umask-mode": s.sql_engine_files_umask}
-            catalog, link = conf_of, self._link(config, project_id)
+            client = self.client
+            if client is None:
+                raise ServerError("standalone clusters are not served here")
+            master, conf = config.master_url, dict(CLUSTER_ENGINE_CONF)
+            catalog = conf_of
 
             def conf_of() -> dict[str, str]:
-                address = link()
-                return {**catalog(), "spark.driver.host": address,
-                        "spark.driver.bindAddress": address}
+                try:
+                    return {**catalog(), **client.driver_conf(config, project_id)}
+                except LaunchFailed as exc:
+                    raise ServerError(str(exc)) from exc
         server = ServerConfig(
             home=s.cluster_dir(cluster_id).resolve() / "sql-engine",
             spark_submit=s.spark_submit_cmd, master=master,
@@ -212,23 +211,3 @@ class SqlCommands:
             idle_s=s.sql_engine_idle_s)
         return ConnectServer(server, containment if containment.sandbox else None, tenant,
                              conf_of)
-
-    def _link(self, config: ClusterConfig, project_id: str) -> Callable[[], str]:
-        """What gives the project's address on the cluster's network (made on first use)."""
-        if not config.link_bridge or not config.link_addresses or not config.master_url:
-            raise ServerError("the cluster has no link for drivers on this host "
-                              "(cluster create --link-bridge and --link-addresses)")
-        host, _, port = config.master_url.removeprefix("spark://").rpartition(":")
-        spec = LinkSpec(config.link_bridge, config.link_addresses, host, int(port))
-        tenant = self.cluster.containment.tenant(project_id)
-
-        def address() -> str:
-            if tenant is None:
-                raise ServerError("jobs are not contained per project on this host: "
-                                  "a standalone cluster's SQL needs that")
-            try:
-                return self.links.ensure(tenant, spec).address
-            except LinkError as exc:
-                raise ServerError(f"the project's link to the cluster: {exc}") from exc
-        return address
-

@@ -1,5 +1,6 @@
 """Turns a ``SparkSubmit`` job into the REST request that runs its driver on a worker
-of a standalone cluster (cluster deploy mode).
+of a standalone cluster (cluster deploy mode); a SQL job into a ``spark-sql`` driver on
+this host that joins the cluster (client mode, see :mod:`.client`).
 
 The job's arguments are spark-submit's: the options it has a property for become
 Spark properties, the cluster decides the master and deploy mode, and ``hdfs:///``
@@ -16,8 +17,9 @@ import httpx
 from ...domain import paths
 from ...domain.clusters import ClusterConfig, ClusterEngine
 from ...domain.errors import InvalidParameter, JobTypeNotSupported
-from ...domain.jobs import Job, JobType, split_spark_options
+from ...domain.jobs import SQL_FILE_TYPES, SQL_TEXT_TYPES, Job, JobType, split_spark_options
 from ..base import LaunchFailed, LaunchSpec
+from .client import ClientMode
 from .engine import SparkLaunch
 from .logs import DriverLogs
 from .master import MasterUi
@@ -51,6 +53,11 @@ def localize(arg: str, area_root: Path) -> str:
         raise InvalidParameter(FIELD, str(exc)) from None
 
 
+def _client_mode(job: Job) -> bool:
+    """Whether the job's driver runs on this host (SQL), not on a worker."""
+    return job.type in SQL_TEXT_TYPES or job.type in SQL_FILE_TYPES
+
+
 def _conf(value: str) -> tuple[str, str]:
     key, sep, val = value.partition("=")
     if not sep or not key.strip():
@@ -65,10 +72,13 @@ class SparkStandaloneCommands:
 
     def __init__(self, cluster_of: Callable[[str], ClusterConfig | None],
                  area_root: Callable[[Job], Path], python: str, *,
-                 max_log_bytes: int = 0, timeout_s: float = 5.0) -> None:
+                 max_log_bytes: int = 0, timeout_s: float = 5.0,
+                 client: ClientMode | None = None) -> None:
         self._cluster_of = cluster_of
         self._area_root = area_root
         self.python = python
+        #: Runs SQL jobs' drivers on this host (none: SQL jobs are refused).
+        self.client = client
         self.max_log_bytes = max_log_bytes
         self.timeout_s = timeout_s
 
@@ -79,6 +89,9 @@ class SparkStandaloneCommands:
         """Copy what the engine could not copy of the driver's logs (a worker that did
         not answer at the driver's end) from its worker; the copy goes on from where
         it stands."""
+        if self.client is not None and _client_mode(job):
+            self.client.local.finished(job, run_dir)
+            return
         config = self._cluster_of(job.cluster_id)
         web_url = config.master_web_url if config else None
         if not job.launcher_id or not web_url:
@@ -97,6 +110,9 @@ class SparkStandaloneCommands:
         if (config is None or config.engine is not ClusterEngine.SPARK_STANDALONE
                 or not config.master_url or not config.rest_url):
             raise LaunchFailed(f"cluster {job.cluster_id} is not a spark-standalone cluster")
+        if self.client is not None and _client_mode(job):
+            remote = self.client.master(config, job.project_id, job.cluster_id)
+            return self.client.local.launch_spec(job, run_dir, remote)
         if job.type.stored is not JobType.SPARK_SUBMIT:
             raise JobTypeNotSupported(
                 f"{job.type} jobs cannot run on a {ClusterEngine.SPARK_STANDALONE} cluster yet")
