@@ -27,6 +27,7 @@ MASTER, REST = "spark://10.1.0.2:7077", "http://10.1.0.2:6066"
     ClusterConfig(max_running=1, files_root="/srv/files"),
     ClusterConfig(SPARK, MASTER, REST),
     ClusterConfig(SPARK, "spark://master.example:7077", "https://master.example:6066/"),
+    ClusterConfig(SPARK, MASTER, REST, link_bridge="br-spark", link_addresses="10.1.0.64/26"),
 ])
 def test_good_configs_pass(config: ClusterConfig) -> None:
     check_cluster_config(config)
@@ -44,6 +45,20 @@ def test_good_configs_pass(config: ClusterConfig) -> None:
     (ClusterConfig(files_root="relative/dir"), "absolute path"),
     (ClusterConfig(files_root="//"), "must not be /"),
     (ClusterConfig(max_running=0), "at least 1"),
+    (ClusterConfig(SPARK, MASTER, REST, link_bridge="br0"), "go together"),
+    (ClusterConfig(SPARK, MASTER, REST, link_addresses="10.1.0.64/26"), "go together"),
+    (ClusterConfig(SPARK, MASTER, REST, link_bridge="br0; rm -rf /",
+                   link_addresses="10.1.0.64/26"), "--link-bridge"),
+    (ClusterConfig(SPARK, MASTER, REST, link_bridge="a-bridge-name-too-long",
+                   link_addresses="10.1.0.64/26"), "--link-bridge"),
+    (ClusterConfig(SPARK, MASTER, REST, link_bridge="br0", link_addresses="10.1.0.65/26"),
+     "--link-addresses"),
+    (ClusterConfig(SPARK, MASTER, REST, link_bridge="br0", link_addresses="fd00::/64"),
+     "--link-addresses"),
+    (ClusterConfig(SPARK, MASTER, REST, link_bridge="br0", link_addresses="10.1.0.7/32"),
+     "/30 or larger"),
+    (ClusterConfig(link_bridge="br0", link_addresses="10.1.0.64/26"),
+     "--link-bridge is for spark-standalone"),
 ])
 def test_bad_configs_name_the_option(config: ClusterConfig, words: str) -> None:
     with pytest.raises(ValueError, match=words.replace("?", r"\?")):
