@@ -94,6 +94,10 @@ def free_drivers(state: MasterState, demand: Demand = Demand()) -> int:
                for w in state.alive_workers if w.cores_free > 0)
 
 
+#: How old a reading of the master may be to tell whether a driver could ever fit.
+SIZES_MAX_AGE_S = 300.0
+
+
 @dataclass
 class _Cached:
     state: MasterState | None = None
@@ -117,13 +121,21 @@ class Capacity:
         #: Called (from a worker thread) after each background reading.
         self.on_read: Callable[[], None] | None = None
 
-    def state(self, web_url: str) -> MasterState | None:
-        """The master's state, read now if the last one is older than ``ttl_s``;
-        None if it cannot be read. May wait on the master (not for the loop)."""
+    def state(self, web_url: str, max_age_s: float | None = None) -> MasterState | None:
+        """The master's state, read now if the last one is older than ``max_age_s``
+        (default ``ttl_s``), else the last one, with a newer one asked for in the
+        background once it is older than ``ttl_s``; None if it cannot be read. May
+        wait on the master (not for the loop)."""
+        limit = self.ttl_s if max_age_s is None else max(max_age_s, self.ttl_s)
         with self._lock:
             cached = self._cached.setdefault(web_url, _Cached())
-            fresh = time.monotonic() - cached.read_at < self.ttl_s
-        if not fresh:
+            age = time.monotonic() - cached.read_at
+            usable = cached.state is not None and age < limit
+            if usable and age >= self.ttl_s and not cached.reading:
+                cached.reading = True
+                threading.Thread(target=self._read_and_tell, args=(web_url,), daemon=True,
+                                 name="spark-capacity").start()
+        if not usable:
             self._read(web_url)
         return cached.state
 
@@ -210,7 +222,9 @@ def check_fits(capacity: Capacity, config: ClusterConfig, arguments: Iterable[st
     except ValueError as exc:
         raise InvalidParameter("arguments", str(exc)) from None
     web_url = config.master_web_url
-    state = capacity.state(web_url) if web_url else None
+    # The workers' sizes, not what is free now: a reading of minutes ago will do, and a
+    # submit does not wait on the master for it.
+    state = capacity.state(web_url, SIZES_MAX_AGE_S) if web_url else None
     reason = never_fits(state, demand) if state is not None else None
     if reason is not None:
         raise InvalidParameter("arguments", f"the job can never run on this cluster: {reason}")

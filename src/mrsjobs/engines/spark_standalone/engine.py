@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import httpx
 
@@ -42,11 +45,14 @@ from ..base import (
 from ..reporting import Reporter
 from .logs import DriverLogs
 from .master import MasterUi
-from .rest import CreateRequest, DriverState, DriverStatus, SparkRest, SparkRestError
+from .rest import CreateRequest, DriverState, DriverStatus, SparkRest, SparkRestError, Submission
 
 log = logging.getLogger(__name__)
 
 ENGINE = ClusterEngine.SPARK_STANDALONE
+#: Threads for the engine's HTTP calls (each waits at most its timeout).
+CALL_THREADS = 16
+T = TypeVar("T")
 #: In a job's run directory: a submission on its way, and the driver it made.
 SUBMITTING, SUBMITTED = "driver.submitting", "driver.json"
 
@@ -102,15 +108,19 @@ class _Watched:
     worker_url: str | None = None
     next_pull: float = 0.0
     reported_app: bool = False
+    #: Set when a kill went out: the watch asks again at once, and then often.
+    nudge: asyncio.Event | None = None
 
 
-def _write(path: Path, text: str) -> None:
-    """``text`` in ``path``, whole or not at all, on disk before it returns."""
+def _write(path: Path, text: str, *, durable: bool = True) -> None:
+    """``text`` in ``path``, whole or not at all (``durable``: on disk before it
+    returns, not merely in the host's cache)."""
     part = path.with_name(path.name + ".part")
     with open(part, "w") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(part, path)
 
 
@@ -132,7 +142,9 @@ class SparkStandaloneEngine:
     logs are copied while it runs; ``unreachable_timeout_s``: how long its master may
     go without answering (or without knowing the driver) before the job ends FAILED;
     ``app_end_timeout_s``: how long a killed driver's application may take to end
-    before the kill is confirmed without it; ``max_log_bytes``: per stream copy."""
+    before the kill is confirmed without it; ``kill_poll_s``: how often a killed
+    driver and its application are asked for until both have ended;
+    ``max_log_bytes``: per stream copy."""
 
     capabilities = Capabilities(frozenset({JobType.SPARK_SUBMIT}), confirms_kill=True,
                                 live_logs=True, survives_restart=True)
@@ -140,8 +152,9 @@ class SparkStandaloneEngine:
     def __init__(self, *, poll_s: float = 0.05, log_pull_s: float = 1.0,
                  unreachable_timeout_s: float = 60.0, rest_timeout_s: float = 5.0,
                  retry_pause_s: float = 0.5, app_end_timeout_s: float = 10.0,
-                 max_log_bytes: int = 0) -> None:
+                 kill_poll_s: float = 0.01, max_log_bytes: int = 0) -> None:
         self.poll_s = poll_s
+        self.kill_poll_s = min(kill_poll_s, poll_s)
         self.log_pull_s = log_pull_s
         self.unreachable_timeout_s = unreachable_timeout_s
         self.rest_timeout_s = rest_timeout_s
@@ -155,6 +168,14 @@ class SparkStandaloneEngine:
         #: Jobs a kill was sent to: their KILLED is a confirmed kill.
         self._kills_sent: set[str] = set()
         self._watched: dict[str, _Watched] = {}
+        # Its own threads, so that closing waits for the calls under way before it
+        # closes their clients (a call cut off would leave its connection open).
+        self._pool = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="spark-standalone")
+
+    async def _blocking(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """``fn(*args, **kwargs)`` in one of the engine's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
     def _rest(self, rest_url: str) -> SparkRest:
         with self._lock:
@@ -182,10 +203,14 @@ class SparkStandaloneEngine:
         if not isinstance(launch, SparkLaunch):
             raise LaunchFailed("not a Spark standalone submission")
         marker = spec.run_dir / SUBMITTING
+        rest = self._rest(launch.rest_url)
+
+        def submit() -> Submission:
+            _write(marker, launch.rest_url)
+            return rest.create(launch.request)
+
         try:
-            await asyncio.to_thread(_write, marker, launch.rest_url)
-            submission = await asyncio.to_thread(self._rest(launch.rest_url).create,
-                                                 launch.request)
+            submission = await self._blocking(submit)
         except SparkRestError as exc:
             marker.unlink(missing_ok=True)  # refused: nothing runs at the master
             raise LaunchFailed(f"could not submit the driver: {exc.reason}") from exc
@@ -195,7 +220,10 @@ class SparkStandaloneEngine:
                                    launch.rest_url, web_url=launch.web_url,
                                    run_dir=str(spec.run_dir))
         try:
-            await asyncio.to_thread(_write, spec.run_dir / SUBMITTED, handle.dumps())
+            # Against the service's own death (the store has it durably soon after); a
+            # host that goes down meanwhile leaves the durable marker: FAILED, not twice.
+            await self._blocking(_write, spec.run_dir / SUBMITTED, handle.dumps(),
+                                    durable=False)
         except OSError as exc:
             log.warning("job %s: could not record driver %s in its run directory: %s",
                         spec.job_id, handle.driver_id, exc)
@@ -205,7 +233,12 @@ class SparkStandaloneEngine:
 
     async def signal(self, handle: SparkDriverHandle, *, force: bool) -> bool:
         # HTTP calls that may wait up to their timeout: off the supervisor's loop.
-        return await asyncio.to_thread(self._kill, handle)
+        delivered = await self._blocking(self._kill, handle)
+        with self._lock:
+            watched = self._watched.get(handle.job_id)
+        if delivered and watched is not None and watched.nudge is not None:
+            watched.nudge.set()
+        return delivered
 
     def _kill(self, handle: SparkDriverHandle) -> bool:
         # Standalone has one way to stop a driver: a polite and a forced kill are the
@@ -246,6 +279,7 @@ class SparkStandaloneEngine:
 
     async def close(self) -> None:
         await self._reporter.close()
+        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
         with self._lock:
             clients: list[SparkRest | MasterUi] = [*self._clients.values(), *self._uis.values()]
             self._clients.clear()
@@ -269,11 +303,15 @@ class SparkStandaloneEngine:
         ``unreachable_timeout_s`` has passed; the job then ends FAILED."""
         rest = self._rest(handle.rest_url)
         silent_since: float | None = None
+        nudge = asyncio.Event()
+        with self._lock:
+            if (watched := self._watched.get(handle.job_id)) is not None:
+                watched.nudge = nudge
         try:
             while True:
                 problem: str | None = None
                 try:
-                    status = await asyncio.to_thread(rest.status, handle.driver_id)
+                    status = await self._blocking(rest.status, handle.driver_id)
                 except SparkRestError as exc:
                     if not (exc.unreachable or (exc.status or 0) >= 500):
                         raise
@@ -282,9 +320,6 @@ class SparkStandaloneEngine:
                     if status.state is None:
                         problem = f"the master does not know driver {handle.driver_id}"
                     elif status.state.terminal:
-                        # In full before the end is told: a reader that follows the
-                        # log stops at the job's end.
-                        await self._copy_logs(handle, status, final=True)
                         return await self._ended(handle, status)
                     else:
                         await self._copy_logs(handle, status, final=False)
@@ -296,7 +331,11 @@ class SparkStandaloneEngine:
                         return Result(Outcome(
                             JobState.FAILED, JobResult.FAILED,
                             f"{problem} (for {self.unreachable_timeout_s:g} s)"), now_ms())
-                await asyncio.sleep(self.poll_s)
+                if nudge.is_set():
+                    await asyncio.sleep(self.kill_poll_s)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(nudge.wait(), self.poll_s)
         finally:
             with self._lock:
                 self._watched.pop(handle.job_id, None)
@@ -315,7 +354,7 @@ class SparkStandaloneEngine:
             return
         watched.next_pull = now + self.log_pull_s
         try:
-            await asyncio.to_thread(self._pull, handle, watched, status.worker_id)
+            await self._blocking(self._pull, handle, watched, status.worker_id)
         except (SparkRestError, OSError) as exc:
             log.warning("job %s: could not copy the logs of %s: %s", handle.job_id,
                         handle.driver_id, exc)
@@ -338,11 +377,17 @@ class SparkStandaloneEngine:
             ours = handle.job_id in self._kills_sent
             self._kills_sent.discard(handle.job_id)
             watched = self._watched.get(handle.job_id)
+        # The logs in full before the end is told: a reader that follows the log stops
+        # at the job's end.
+        copied = self._copy_logs(handle, status, final=True)
         if status.state is not DriverState.KILLED or not ours:
+            await copied
             return _terminal_result(status)
+        # A kill we sent: confirmed once its application has ended too (its id was
+        # read from the log before), while the last of the log is copied.
         app_id = watched.logs.app_id if watched and watched.logs else None
-        if app_id:
-            await self._app_ended(handle, app_id)
+        await asyncio.gather(copied, self._app_ended(handle, app_id) if app_id
+                             else asyncio.sleep(0))
         # A kill we sent, confirmed by the master: reported as such. The report
         # cancels the watch that runs this, so nothing else is reported; a caller
         # that waits without a watch gets the kill as the result.
@@ -358,8 +403,8 @@ class SparkStandaloneEngine:
         deadline = time.monotonic() + self.app_end_timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(SparkRestError):
-                if not (await asyncio.to_thread(ui.state)).app_active(app_id):
+                if not (await self._blocking(ui.state)).app_active(app_id):
                     return
-            await asyncio.sleep(self.poll_s)
+            await asyncio.sleep(self.kill_poll_s)
         log.warning("job %s: application %s still active %g s after its driver was "
                     "killed", handle.job_id, app_id, self.app_end_timeout_s)
