@@ -7,7 +7,7 @@ observed with condition waits; nothing sleeps to synchronise.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,14 +75,17 @@ class Room:
     def __init__(self, free: int | None) -> None:
         self.room = free
         self.taken = 0
+        #: The queued jobs the room was asked about, each time.
+        self.asked: list[list[str]] = []
 
-    def free(self, cluster_id: str) -> int | None:
+    def free(self, cluster_id: str, queued: Callable[[], Sequence[Job]]) -> int | None:
+        self.asked.append([j.id for j in queued()])
         return self.room
 
-    def took(self, cluster_id: str, jobs: int) -> None:
-        self.taken += jobs
+    def took(self, cluster_id: str, jobs: Sequence[Job]) -> None:
+        self.taken += len(jobs)
         if self.room is not None:
-            self.room -= jobs
+            self.room -= len(jobs)
 
     def on_change(self, wake: Callable[[], None]) -> None:
         self.wake = wake
@@ -447,6 +450,8 @@ def test_an_engine_without_room_holds_jobs_queued(make_harness: Callable[..., Ha
     room.grow(2)  # the engine's next reading: room for two
     wait_for(lambda: all(h.launched(j) for j in ids), message="the others to run")
     assert room.taken == 3
+    # It was asked about the oldest queued jobs (which it may size), in order.
+    assert ids[1:] in room.asked
 
 
 def test_an_engine_lane_runs_beside_the_clusters_full_cap(

@@ -21,6 +21,7 @@ from mrsjobs.engines.spark_standalone.capacity import (
     free_drivers,
     memory_mb,
     never_fits,
+    placed,
 )
 from mrsjobs.engines.spark_standalone.master import parse_state
 from tests.support.waiting import free_port, wait_for
@@ -141,15 +142,30 @@ def test_a_job_that_can_never_run_is_refused_naming_the_field(
                ["--driver-memory", "64g", "app.jar"], {})
 
 
+def test_queued_drivers_are_placed_in_turn_by_their_own_size() -> None:
+    state = _state(_worker(1, 2, 0, 1024, 0), _worker(2, 2, 0, 1024, 0))
+    small, default, huge = Demand(1, 512), Demand(), Demand(1, 2048)
+    assert placed(state, [], [small] * 5) == 4
+    assert placed(state, [], [default] * 3) == 2
+    # Oldest first: one that does not fit now holds back the ones after it.
+    assert placed(state, [], [small, huge, small]) == 1
+    # What was dispatched since the reading is placed first.
+    assert placed(state, [default], [default, default]) == 1
+    assert placed(state, [small, small], [small, small, small]) == 2
+
+
 def test_room_counts_drivers_dispatched_since_the_last_reading(
         master_ui: Callable[[dict[str, Any]], str]) -> None:
     capacity = Capacity(ttl_s=3600)
     web_url = master_ui(_raw(_worker(1, 4, 0, 4096, 0)))
+    wanted = [Demand()] * 6
     # The first ask starts a reading in the background: no limit known yet.
-    first = capacity.free_slots(web_url)
+    first = capacity.free_slots(web_url, wanted)
     assert first in (None, 4)
-    wait_for(lambda: capacity.free_slots(web_url) == 4, message="the master's state read")
-    capacity.took(web_url, 3)
-    assert capacity.free_slots(web_url) == 1
-    capacity.took(web_url, 2)
-    assert capacity.free_slots(web_url) == 0
+    wait_for(lambda: capacity.free_slots(web_url, wanted) == 4,
+             message="the master's state read")
+    capacity.took(web_url, [Demand()] * 3)
+    assert capacity.free_slots(web_url, wanted) == 1
+    assert capacity.free_slots(web_url, [Demand(1, 512)] * 6) == 1  # one core left
+    capacity.took(web_url, [Demand(), Demand(1, 512)])
+    assert capacity.free_slots(web_url, wanted) == 0

@@ -3,13 +3,13 @@ supervisor and the purger look up."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, and_, func, or_, select, tuple_
 
 from ..domain.errors import JobNotFound
-from ..domain.jobs import Job, JobQuery, JobState
+from ..domain.jobs import Job, JobQuery, JobState, JobType
 from . import retention
 from . import statements as sql
 from .counts import by_state, clusters_with, counted_total
@@ -142,6 +142,20 @@ class JobReads(Database):
         """(project, cluster, state, jobs) of every cluster with jobs, all instances'."""
         with self.engine.connect() as conn:
             return [(p, c, s, int(n)) for p, c, s, n in conn.execute(by_state())]
+
+    def queued(self, cluster_id: str, limit: int, *,
+               types: Collection[JobType] | None = None, exclude: bool = False) -> list[Job]:
+        """The oldest queued jobs of a cluster, as :meth:`claim` would take them next
+        (``types`` and ``exclude`` as there)."""
+        stmt = (select(jobs).where(jobs.c.cluster_id == cluster_id,
+                                   jobs.c.state == JobState.ACCEPTED)
+                .order_by(jobs.c.seq).limit(max(0, limit)))
+        if types is not None:
+            chosen = sorted(types)
+            stmt = stmt.where(jobs.c.type.not_in(chosen) if exclude
+                              else jobs.c.type.in_(chosen))
+        with self.engine.connect() as conn:
+            return [job_of_row(r) for r in conn.execute(stmt)]
 
     def owned_jobs(self, owner: str) -> list[Job]:
         """The RUNNING jobs a supervisor instance owns."""

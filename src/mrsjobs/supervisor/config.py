@@ -3,7 +3,7 @@ something its engine runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,14 +28,16 @@ class JobCommands(Protocol):
 
 class ClusterRoom(Protocol):
     """How many more jobs a cluster's engine has room for, beside its cap on running
-    jobs (a cluster master's free cores and memory)."""
+    jobs (a cluster master's free cores and memory, against what each job asks)."""
 
-    def free(self, cluster_id: str) -> int | None:
-        """Room for this many more now; None if the engine sets no limit. Must not
-        wait: it is asked on the supervisor's loop."""
+    def free(self, cluster_id: str, queued: Callable[[], Sequence[Job]]) -> int | None:
+        """Room for how many of the cluster's next queued jobs (``queued()``, oldest
+        first, as many as its cap lets run) now; None if the engine sets no limit
+        (``queued`` is then not called). Must not wait on the engine: it is asked on
+        the supervisor's loop."""
         ...
 
-    def took(self, cluster_id: str, jobs: int) -> None:
+    def took(self, cluster_id: str, jobs: Sequence[Job]) -> None:
         """``jobs`` were just dispatched to the cluster."""
         ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -165,9 +166,12 @@ class Supervisor:
             # Two lanes (see EngineLane): neither one's jobs hold the other's slots.
             lane = self._lane(cluster_id)
             free = self._cap(cluster_id) - self.runs.running(cluster_id)
-            room = self.room.free(cluster_id) if self.room is not None else None
-            if room is not None:
-                free = min(free, room)
+            if self.room is not None and free > 0:
+                room = self.room.free(cluster_id, functools.partial(
+                    self.store.queued, cluster_id, free,
+                    types=lane.job_types if lane is not None else None, exclude=True))
+                if room is not None:
+                    free = min(free, room)
             more = self._dispatch(cluster_id, free, lane, engine_lane=False)
             if lane is not None:
                 free = lane.slots - self.runs.running(cluster_id, engine_lane=True)
@@ -187,7 +191,7 @@ class Supervisor:
                                    types=lane.job_types if lane is not None else None,
                                    exclude=not engine_lane)
         if claimed and not engine_lane and self.room is not None:
-            self.room.took(cluster_id, len(claimed))
+            self.room.took(cluster_id, claimed)
         for job in claimed:
             run = self._add(job)
             run.task = asyncio.create_task(self._launched(run, job))

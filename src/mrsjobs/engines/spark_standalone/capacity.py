@@ -1,6 +1,7 @@
 """What a standalone cluster can take, from its master's state: a job whose driver no
-worker could ever hold is refused at submit, and queued jobs are dispatched only
-while the workers have room for another driver.
+worker could ever hold is refused at submit, and queued jobs are dispatched, oldest
+first, only while a worker has room for the next one's driver (its own cores and
+memory, as its arguments ask).
 
 The master's state is read at most every ``ttl_s`` per cluster (sooner while it shows
 no room: a reading may predate the end of a driver), in a worker thread, never on the
@@ -13,12 +14,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ...domain.clusters import ClusterConfig, ClusterEngine
 from ...domain.errors import InvalidParameter
-from ...domain.jobs import split_spark_options
+from ...domain.jobs import Job, split_spark_options
 from .master import MasterState, MasterUi
 from .rest import SparkRestError
 
@@ -94,6 +95,39 @@ def free_drivers(state: MasterState, demand: Demand = Demand()) -> int:
                for w in state.alive_workers if w.cores_free > 0)
 
 
+def placed(state: MasterState, taken: Sequence[Demand], wanted: Sequence[Demand]) -> int:
+    """How many of ``wanted``, in order, the alive workers could place now, after
+    ``taken`` (placed first): each on the first worker with room for it, up to the
+    first that none has (the ones after it wait their turn)."""
+    room = [[w.cores_free, w.memory_free_mb] for w in state.alive_workers]
+
+    def place(demand: Demand) -> bool:
+        for free in room:
+            if free[0] >= demand.cores and free[1] >= demand.memory_mb:
+                free[0] -= demand.cores
+                free[1] -= demand.memory_mb
+                return True
+        return False
+
+    for demand in taken:
+        place(demand)  # one that does not fit by this reading holds nothing in it
+    count = 0
+    for demand in wanted:
+        if not place(demand):
+            break
+        count += 1
+    return count
+
+
+def job_demand(job: Job) -> Demand:
+    """A queued job's driver (Spark's default size if its arguments do not parse: they
+    were checked at submit)."""
+    try:
+        return driver_demand(job.arguments, job.properties)
+    except ValueError:
+        return Demand()
+
+
 #: How old a reading of the master may be to tell whether a driver could ever fit.
 SIZES_MAX_AGE_S = 300.0
 
@@ -103,7 +137,7 @@ class _Cached:
     state: MasterState | None = None
     read_at: float = float("-inf")
     #: Drivers dispatched since ``state`` was read: not in it yet.
-    taken: int = 0
+    taken: list[Demand] = field(default_factory=list)
     reading: bool = False
 
 
@@ -139,14 +173,14 @@ class Capacity:
             self._read(web_url)
         return cached.state
 
-    def free_slots(self, web_url: str) -> int | None:
-        """Drivers of Spark's default size the workers have room for, by the last
-        state read (a newer one is asked for in the background if it is old); None
-        while none could be read."""
+    def free_slots(self, web_url: str, wanted: Sequence[Demand]) -> int | None:
+        """How many of the ``wanted`` drivers, in order, the workers have room for by
+        the last state read, less what was dispatched since (a newer one is asked for
+        in the background if it is old); None while none could be read."""
         with self._lock:
             cached = self._cached.setdefault(web_url, _Cached())
             room = (None if cached.state is None
-                    else max(0, free_drivers(cached.state) - cached.taken))
+                    else placed(cached.state, cached.taken, wanted))
             age = time.monotonic() - cached.read_at
             if (age >= (self.full_ttl_s if room == 0 else self.ttl_s)
                     and not cached.reading):
@@ -155,10 +189,10 @@ class Capacity:
                                  name="spark-capacity").start()
             return room
 
-    def took(self, web_url: str, drivers: int) -> None:
+    def took(self, web_url: str, drivers: Sequence[Demand]) -> None:
         """``drivers`` were dispatched: they count until the next state shows them."""
         with self._lock:
-            self._cached.setdefault(web_url, _Cached()).taken += drivers
+            self._cached.setdefault(web_url, _Cached()).taken.extend(drivers)
 
     def _read_and_tell(self, web_url: str) -> None:
         self._read(web_url)
@@ -178,7 +212,7 @@ class Capacity:
             # A web UI that cannot be read limits nothing: the REST server, which
             # submits the drivers, says whether the master is there.
             cached.state = state
-            cached.taken = 0
+            cached.taken = []
 
 
 class StandaloneRoom:
@@ -203,14 +237,16 @@ class StandaloneRoom:
                 if config and config.engine is ClusterEngine.SPARK_STANDALONE else None)
         return self._web_urls[cluster_id]
 
-    def free(self, cluster_id: str) -> int | None:
+    def free(self, cluster_id: str, queued: Callable[[], Sequence[Job]]) -> int | None:
         web_url = self._web_url(cluster_id)
-        return self.capacity.free_slots(web_url) if web_url else None
+        if not web_url:
+            return None
+        return self.capacity.free_slots(web_url, [job_demand(j) for j in queued()])
 
-    def took(self, cluster_id: str, jobs: int) -> None:
+    def took(self, cluster_id: str, jobs: Sequence[Job]) -> None:
         web_url = self._web_url(cluster_id)
         if web_url:
-            self.capacity.took(web_url, jobs)
+            self.capacity.took(web_url, [job_demand(j) for j in jobs])
 
 
 def check_fits(capacity: Capacity, config: ClusterConfig, arguments: Iterable[str],
