@@ -112,15 +112,12 @@ class _Watched:
     nudge: asyncio.Event | None = None
 
 
-def _write(path: Path, text: str, *, durable: bool = True) -> None:
-    """``text`` in ``path``, whole or not at all (``durable``: on disk before it
-    returns, not merely in the host's cache)."""
+def _write(path: Path, text: str) -> None:
+    """``text`` in ``path``, whole or not at all. Not synced to disk: these records
+    bridge a death of the service, as the store's own commits do (SQLite's WAL with
+    ``synchronous=NORMAL``), not a crash of the host."""
     part = path.with_name(path.name + ".part")
-    with open(part, "w") as f:
-        f.write(text)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
+    part.write_text(text)
     os.replace(part, path)
 
 
@@ -220,10 +217,7 @@ class SparkStandaloneEngine:
                                    launch.rest_url, web_url=launch.web_url,
                                    run_dir=str(spec.run_dir))
         try:
-            # Against the service's own death (the store has it durably soon after); a
-            # host that goes down meanwhile leaves the durable marker: FAILED, not twice.
-            await self._blocking(_write, spec.run_dir / SUBMITTED, handle.dumps(),
-                                    durable=False)
+            await self._blocking(_write, spec.run_dir / SUBMITTED, handle.dumps())
         except OSError as exc:
             log.warning("job %s: could not record driver %s in its run directory: %s",
                         spec.job_id, handle.driver_id, exc)
