@@ -21,14 +21,15 @@ from typing import Any, Literal
 import pytest
 
 from mrsjobs.domain.clusters import ClusterConfig, ClusterEngine
-from mrsjobs.domain.jobs import ExitStatus, Job, JobResult, JobState, JobType
-from mrsjobs.engines.base import Engine, Handle, LaunchFailed, LaunchSpec, Result
+from mrsjobs.domain.jobs import Job, JobResult, JobState, JobType
+from mrsjobs.engines.base import Engine, Handle, LaunchFailed, LaunchSpec
 from mrsjobs.engines.local.engine import ProcessEngine
 from mrsjobs.engines.memory import MemoryEngine
 from mrsjobs.engines.spark_standalone.commands import SparkStandaloneCommands
 from mrsjobs.engines.spark_standalone.engine import SparkStandaloneEngine
 from mrsjobs.engines.spark_standalone.rest import DriverState
 from tests.fixtures.sparkapp.build import PI, SLEEP
+from tests.support.engine_events import Heard, outcome
 from tests.support.procs import kill_leftovers
 from tests.support.server import FAKE_TOOL
 from tests.support.spark_cluster import SparkCluster
@@ -42,52 +43,6 @@ TIMEOUT_S = 180.0
 SMALL = {"spark.driver.memory": "512m", "spark.executor.memory": "512m",
          "spark.driver.cores": "1", "spark.cores.max": "1",
          "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"}
-
-
-class Heard:
-    """Each job's one report (a second one fails the test)."""
-
-    def __init__(self) -> None:
-        self.starts: list[str] = []
-        self._ends: dict[str, asyncio.Future[tuple[str, object]]] = {}
-
-    def _end(self, job_id: str) -> asyncio.Future[tuple[str, object]]:
-        if job_id not in self._ends:
-            self._ends[job_id] = asyncio.get_running_loop().create_future()
-        return self._ends[job_id]
-
-    async def end_of(self, job_id: str) -> str:
-        """How the job ended: succeeded, failed or killed."""
-        kind, value = await asyncio.wait_for(asyncio.shield(self._end(job_id)), TIMEOUT_S)
-        if kind == "killed":
-            return "killed"
-        if isinstance(value, ExitStatus):
-            if value.succeeded:
-                return "succeeded"
-            return "killed" if value.signal is not None else "failed"
-        assert isinstance(value, Result), (kind, value)
-        return {JobResult.SUCCEEDED: "succeeded", JobResult.KILLED: "killed"}.get(
-            value.outcome.result, "failed")
-
-    def _report(self, job_id: str, kind: str, value: object) -> None:
-        end = self._end(job_id)
-        assert not end.done(), f"{job_id}: a second report {kind} after {end.result()}"
-        end.set_result((kind, value))
-
-    def started(self, handle: Handle) -> None:
-        self.starts.append(handle.job_id)
-
-    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
-        pass
-
-    def ended(self, job_id: str, end: ExitStatus | Result) -> None:
-        self._report(job_id, "ended", end)
-
-    def killed(self, job_id: str, at_ms: int) -> None:
-        self._report(job_id, "killed", at_ms)
-
-    def unwatchable(self, job_id: str, error: Exception) -> None:
-        self._report(job_id, "unwatchable", error)
 
 
 @dataclass
@@ -214,7 +169,7 @@ def _id() -> str:
 
 
 def test_each_job_is_reported_once_as_it_ended(port: Port) -> None:
-    engine, heard = port.engine, Heard()
+    engine, heard = port.engine, Heard(TIMEOUT_S)
 
     async def scenario() -> tuple[str, str]:
         await engine.start(heard)
@@ -225,7 +180,7 @@ def test_each_job_is_reported_once_as_it_ended(port: Port) -> None:
                 handle = await port.launch(engine, job_id, behaviour)
                 assert handle.job_id == job_id
                 port.drive(engine, handle, behaviour)
-            return await heard.end_of(ok), await heard.end_of(bad)
+            return outcome(await heard.end_of(ok)), outcome(await heard.end_of(bad))
         finally:
             await engine.close()
 
@@ -234,7 +189,7 @@ def test_each_job_is_reported_once_as_it_ended(port: Port) -> None:
 
 
 def test_a_stop_ends_a_running_job_and_is_delivered_once(port: Port) -> None:
-    engine, heard = port.engine, Heard()
+    engine, heard = port.engine, Heard(TIMEOUT_S)
 
     async def scenario() -> tuple[bool, str, bool]:
         await engine.start(heard)
@@ -243,7 +198,7 @@ def test_a_stop_ends_a_running_job_and_is_delivered_once(port: Port) -> None:
             handle = await port.launch(engine, job_id, "long")
             await asyncio.to_thread(port.settle, handle)
             delivered = await engine.signal(handle, force=False)
-            ended = await heard.end_of(job_id)
+            ended = outcome(await heard.end_of(job_id))
             again = await engine.signal(handle, force=True)
             return delivered, ended, again
         finally:
@@ -256,7 +211,7 @@ def test_a_stop_ends_a_running_job_and_is_delivered_once(port: Port) -> None:
 
 
 def test_a_launch_that_cannot_be_made_is_refused(port: Port) -> None:
-    engine, heard = port.engine, Heard()
+    engine, heard = port.engine, Heard(TIMEOUT_S)
     job_id = _id()
 
     async def scenario() -> None:
@@ -275,14 +230,14 @@ def test_a_restarted_service_finds_a_running_job_from_its_handle(port: Port) -> 
     job_id = _id()
 
     async def first_service() -> tuple[Handle, str]:
-        await port.engine.start(Heard())
+        await port.engine.start(Heard(TIMEOUT_S))
         handle = await port.launch(port.engine, job_id, "long")
         await asyncio.to_thread(port.settle, handle)
         await port.engine.close()  # the service goes; its job runs on
         return handle, handle.dumps()
 
     handle, kept = run(first_service)
-    engine, heard = port.restarted(port.engine), Heard()
+    engine, heard = port.restarted(port.engine), Heard(TIMEOUT_S)
 
     async def second_service() -> tuple[Handle | None, str]:
         await engine.start(heard)
@@ -290,7 +245,7 @@ def test_a_restarted_service_finds_a_running_job_from_its_handle(port: Port) -> 
             found = await asyncio.to_thread(engine.attach, job_id, port.tmp / job_id, kept)
             assert found is not None
             assert await engine.signal(found, force=False) is True
-            return found, await heard.end_of(job_id)
+            return found, outcome(await heard.end_of(job_id))
         finally:
             await engine.close()
 

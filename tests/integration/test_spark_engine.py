@@ -19,8 +19,8 @@ import pytest
 
 from mrsjobs.domain.clusters import ClusterConfig, ClusterEngine
 from mrsjobs.domain.errors import InvalidParameter, JobTypeNotSupported
-from mrsjobs.domain.jobs import ExitStatus, Job, JobResult, JobState, JobType
-from mrsjobs.engines.base import Handle, LaunchFailed, LaunchSpec, Result
+from mrsjobs.domain.jobs import Job, JobResult, JobState, JobType
+from mrsjobs.engines.base import LaunchFailed, LaunchSpec, Result
 from mrsjobs.engines.memory import MemoryEngine
 from mrsjobs.engines.router import EngineRouter
 from mrsjobs.engines.spark_standalone.commands import SparkStandaloneCommands
@@ -31,6 +31,7 @@ from mrsjobs.engines.spark_standalone.engine import (
 )
 from mrsjobs.engines.spark_standalone.rest import PYTHON_RUNNER, DriverState, SparkRest
 from tests.fixtures.sparkapp.build import COUNT_PY, PI, SLEEP
+from tests.support.engine_events import Heard
 from tests.support.spark_cluster import SparkCluster
 from tests.support.waiting import free_port, wait_for
 
@@ -41,44 +42,6 @@ SMALL = {"spark.driver.memory": "512m", "spark.executor.memory": "512m",
          "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"}
 APP_TIMEOUT_S = 120.0
 MASTER = "spark://10.213.0.2:7077"
-
-
-class Heard:
-    """Every job's one report, as the engine made it."""
-
-    def __init__(self) -> None:
-        self.starts: list[str] = []
-        self.apps: dict[str, tuple[str, str | None]] = {}
-        self._ends: dict[str, asyncio.Future[tuple[str, object]]] = {}
-
-    def _end(self, job_id: str) -> asyncio.Future[tuple[str, object]]:
-        if job_id not in self._ends:
-            self._ends[job_id] = asyncio.get_running_loop().create_future()
-        return self._ends[job_id]
-
-    async def end_of(self, job_id: str, timeout: float = APP_TIMEOUT_S) -> tuple[str, object]:
-        return await asyncio.wait_for(asyncio.shield(self._end(job_id)), timeout)
-
-    def _report(self, job_id: str, kind: str, value: object) -> None:
-        end = self._end(job_id)
-        assert not end.done(), f"{job_id}: a second report {kind} after {end.result()}"
-        end.set_result((kind, value))
-
-    def started(self, handle: Handle) -> None:
-        self.starts.append(handle.job_id)
-
-    def tracked(self, job_id: str, app_id: str, tracking_url: str | None) -> None:
-        assert job_id not in self.apps, f"{job_id}: its application reported twice"
-        self.apps[job_id] = (app_id, tracking_url)
-
-    def ended(self, job_id: str, end: ExitStatus | Result) -> None:
-        self._report(job_id, "ended", end)
-
-    def killed(self, job_id: str, at_ms: int) -> None:
-        self._report(job_id, "killed", at_ms)
-
-    def unwatchable(self, job_id: str, error: Exception) -> None:
-        self._report(job_id, "unwatchable", error)
 
 
 def run(coro: Callable[[], Awaitable[Any]], timeout: float = 3 * APP_TIMEOUT_S) -> Any:
@@ -382,27 +345,33 @@ def test_a_new_engine_finds_a_running_driver_again(spark_cluster: SparkCluster,
     text = run(first_service)
     driver_id = json.loads(text)["driver_id"]
     try:
-        _sleep_ready(spark_cluster, rest, driver_id)
-        engine = SparkStandaloneEngine()
-        heard = Heard()
-
-        async def second_service() -> tuple[SparkDriverHandle | None, tuple[str, object]]:
-            await engine.start(heard)
-            try:
-                handle = await asyncio.to_thread(engine.attach, job.id, tmp_path / job.id,
-                                                 text)
-                assert handle is not None
-                assert await engine.signal(handle, force=False) is True
-                return handle, await heard.end_of(job.id, timeout=30)
-            finally:
-                await engine.close()
-
-        handle, (kind, _) = run(second_service)
-        assert handle is not None and handle.driver_id == driver_id
-        assert kind == "killed"
+        assert _found_and_killed(spark_cluster, rest, job, tmp_path / job.id, text) == driver_id
         assert _master_says(spark_cluster, driver_id) is DriverState.KILLED
     finally:
         rest.kill(driver_id)
+
+
+def _found_and_killed(cluster: SparkCluster, rest: SparkRest, job: Job, run_dir: Path,
+                      kept: str | None) -> str:
+    """A restarted service's engine finds the job's running driver (from ``kept``, or
+    its run directory) and kills it: the driver's id, once the kill is confirmed."""
+    engine, heard = SparkStandaloneEngine(), Heard()
+
+    async def second_service() -> tuple[SparkDriverHandle | None, tuple[str, object]]:
+        await engine.start(heard)
+        try:
+            handle = await asyncio.to_thread(engine.attach, job.id, run_dir, kept)
+            assert handle is not None
+            await asyncio.to_thread(_sleep_ready, cluster, rest, handle.driver_id)
+            assert await engine.signal(handle, force=False) is True
+            return handle, await heard.end_of(job.id, timeout=30)
+        finally:
+            await engine.close()
+
+    handle, (kind, _) = run(second_service)
+    assert handle is not None and kind == "killed"
+    driver_id: str = handle.driver_id
+    return driver_id
 
 
 class _Crash(Exception):
@@ -426,23 +395,7 @@ def test_a_driver_the_store_never_recorded_is_found_from_the_run_directory(
 
     driver_id = run(first_service)
     try:
-        engine = SparkStandaloneEngine()
-        heard = Heard()
-
-        async def second_service() -> tuple[SparkDriverHandle | None, tuple[str, object]]:
-            await engine.start(heard)
-            try:
-                handle = await asyncio.to_thread(engine.attach, job.id, run_dir, None)
-                assert handle is not None
-                await asyncio.to_thread(_sleep_ready, spark_cluster, rest, handle.driver_id)
-                assert await engine.signal(handle, force=False) is True
-                return handle, await heard.end_of(job.id, timeout=30)
-            finally:
-                await engine.close()
-
-        handle, (kind, _) = run(second_service)
-        assert handle is not None and handle.driver_id == driver_id
-        assert kind == "killed"
+        assert _found_and_killed(spark_cluster, rest, job, run_dir, None) == driver_id
     finally:
         rest.kill(driver_id)
 
