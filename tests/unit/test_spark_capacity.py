@@ -18,7 +18,6 @@ from mrsjobs.engines.spark_standalone.capacity import (
     Demand,
     check_fits,
     driver_demand,
-    free_drivers,
     memory_mb,
     never_fits,
     placed,
@@ -80,8 +79,8 @@ def test_how_many_more_drivers_fit_now() -> None:
     state = _state(_worker(1, 4, 1, 4096, 1024), _worker(2, 2, 2, 2048, 0),
                    _worker(3, 8, 0, 1536, 0))
     # 3 on worker 1 (cores and memory), none on the busy worker 2, 1 on worker 3.
-    assert free_drivers(state) == 4
-    assert free_drivers(state, Demand(2, 512)) == 1 + 0 + 3
+    assert placed(state, [], [Demand()] * 9) == 4
+    assert placed(state, [], [Demand(2, 512)] * 9) == 1 + 0 + 3
 
 
 @pytest.fixture

@@ -89,12 +89,6 @@ def never_fits(state: MasterState, demand: Demand) -> str | None:
             f"worker; the cluster's largest worker has {cores} core(s) and {memory} MB")
 
 
-def free_drivers(state: MasterState, demand: Demand = Demand()) -> int:
-    """How many more drivers of ``demand`` the alive workers could place now."""
-    return sum(min(w.cores_free // demand.cores, w.memory_free_mb // demand.memory_mb)
-               for w in state.alive_workers if w.cores_free > 0)
-
-
 def placed(state: MasterState, taken: Sequence[Demand], wanted: Sequence[Demand]) -> int:
     """How many of ``wanted``, in order, the alive workers could place now, after
     ``taken`` (placed first): each on the first worker with room for it, up to the

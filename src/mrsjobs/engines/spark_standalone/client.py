@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ...containment.links import LinkError, Links, LinkSpec
 from ...domain.clusters import ClusterConfig
-from ..base import LaunchFailed
+from ...domain.jobs import Job
+from ..base import LaunchFailed, LaunchSpec
 from ..local.commands import LocalCluster, RemoteMaster
 
 #: Where a standalone cluster's managed tables live in its files root.
@@ -54,8 +55,13 @@ class ClientMode:
                 "spark.ui.enabled": "false",
                 "spark.hadoop.fs.permissions.umask-mode": self.umask}
 
-    def master(self, config: ClusterConfig, project_id: str, cluster_id: str) -> RemoteMaster:
-        """The cluster's master as a cold driver of the project joins it."""
+    def launch_spec(self, job: Job, run_dir: Path, config: ClusterConfig) -> LaunchSpec:
+        """A SQL job as a cold ``spark-sql`` driver on this host that joins the cluster."""
         assert config.master_url
-        return RemoteMaster(config.master_url, self.driver_conf(config, project_id),
-                            self.warehouse(project_id, cluster_id))
+        remote = RemoteMaster(config.master_url, self.driver_conf(config, job.project_id),
+                              self.warehouse(job.project_id, job.cluster_id))
+        return self.local.launch_spec(job, run_dir, remote)
+
+    def finished(self, job: Job, run_dir: Path) -> None:
+        """What a cold driver's job leaves, collected as a local job's."""
+        self.local.finished(job, run_dir)

@@ -90,7 +90,7 @@ class SparkStandaloneCommands:
         not answer at the driver's end) from its worker; the copy goes on from where
         it stands."""
         if self.client is not None and _client_mode(job):
-            self.client.local.finished(job, run_dir)
+            self.client.finished(job, run_dir)
             return
         config = self._cluster_of(job.cluster_id)
         web_url = config.master_web_url if config else None
@@ -111,8 +111,7 @@ class SparkStandaloneCommands:
                 or not config.master_url or not config.rest_url):
             raise LaunchFailed(f"cluster {job.cluster_id} is not a spark-standalone cluster")
         if self.client is not None and _client_mode(job):
-            remote = self.client.master(config, job.project_id, job.cluster_id)
-            return self.client.local.launch_spec(job, run_dir, remote)
+            return self.client.launch_spec(job, run_dir, config)
         if job.type.stored is not JobType.SPARK_SUBMIT:
             raise JobTypeNotSupported(
                 f"{job.type} jobs cannot run on a {ClusterEngine.SPARK_STANDALONE} cluster yet")
