@@ -164,18 +164,28 @@ def build(settings: Settings) -> Runtime:
     store = open_store(settings)
     defaults = ensure_defaults(store)
 
+    # A cluster's record never changes (it is created and deleted whole), and one whose
+    # jobs have not all ended cannot be deleted: dispatching a job reads it from memory.
+    known: dict[str, Cluster] = {}
+
+    def cluster_by_id(cluster_id: str) -> Cluster | None:
+        found = known.get(cluster_id)
+        if found is None and (found := store.cluster_by_id(cluster_id)) is not None:
+            known[cluster_id] = found
+        return found
+
     def files_root_of(cluster_id: str) -> str | None:
-        found = store.cluster_by_id(cluster_id)
+        found = cluster_by_id(cluster_id)
         return found.files_root if found else None
 
     cluster = LocalCluster(settings, files_root_of=files_root_of)
 
     def engine_of(cluster_id: str) -> ClusterEngine | None:
-        found = store.cluster_by_id(cluster_id)
+        found = cluster_by_id(cluster_id)
         return found.engine if found else None
 
     def config_of(cluster_id: str) -> ClusterConfig | None:
-        found = store.cluster_by_id(cluster_id)
+        found = cluster_by_id(cluster_id)
         return found.config if found else None
 
     capacity = Capacity()

@@ -83,7 +83,10 @@ class SparkStandaloneCommands:
         self.timeout_s = timeout_s
 
     def may_block(self, job: Job) -> bool:
-        return True  # it reads the cluster's record
+        # A SQL driver on this host may first need its project's user, link and
+        # metastore; a cluster-mode driver's request is built from the cluster's record
+        # alone, on the supervisor's loop like its other reads of the store.
+        return _client_mode(job)
 
     def finished(self, job: Job, run_dir: Path) -> None:
         """Copy what the engine could not copy of the driver's logs (a worker that did

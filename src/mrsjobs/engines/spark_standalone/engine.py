@@ -45,7 +45,7 @@ from ..base import (
 from ..reporting import Reporter
 from .logs import DriverLogs
 from .master import MasterUi
-from .rest import CreateRequest, DriverState, DriverStatus, SparkRest, SparkRestError, Submission
+from .rest import CreateRequest, DriverState, DriverStatus, SparkRest, SparkRestError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ ENGINE = ClusterEngine.SPARK_STANDALONE
 #: Threads for the engine's HTTP calls (each waits at most its timeout).
 CALL_THREADS = 16
 T = TypeVar("T")
+#: How often a killed driver's application is asked for while the driver ends: seldom,
+#: as the master's state is a large answer and the driver's shutdown needs the CPU.
+APP_WATCH_S = 0.1
 #: In a job's run directory: a submission on its way, and the driver it made.
 SUBMITTING, SUBMITTED = "driver.submitting", "driver.json"
 
@@ -110,6 +113,10 @@ class _Watched:
     reported_app: bool = False
     #: Set when a kill went out: the watch asks again at once, and then often.
     nudge: asyncio.Event | None = None
+    #: Started when a kill went out: whether the application has ended (it usually
+    #: does before the driver's end is reported), so that the kill's confirmation
+    #: need not ask for it afterwards.
+    app_end: asyncio.Task[bool] | None = None
 
 
 def _write(path: Path, text: str) -> None:
@@ -199,15 +206,18 @@ class SparkStandaloneEngine:
         launch = spec.request
         if not isinstance(launch, SparkLaunch):
             raise LaunchFailed("not a Spark standalone submission")
+        handle = await self._blocking(self._submit, spec, launch)
+        self._reporter.started(handle)
+        self._watch(handle)
+        return handle
+
+    def _submit(self, spec: LaunchSpec, launch: SparkLaunch) -> SparkDriverHandle:
+        """Create the driver, its records in the run directory around the request: one
+        call in one thread, so that nothing waits for a turn between them."""
         marker = spec.run_dir / SUBMITTING
-        rest = self._rest(launch.rest_url)
-
-        def submit() -> Submission:
-            _write(marker, launch.rest_url)
-            return rest.create(launch.request)
-
         try:
-            submission = await self._blocking(submit)
+            _write(marker, launch.rest_url)
+            submission = self._rest(launch.rest_url).create(launch.request)
         except SparkRestError as exc:
             marker.unlink(missing_ok=True)  # refused: nothing runs at the master
             raise LaunchFailed(f"could not submit the driver: {exc.reason}") from exc
@@ -217,12 +227,10 @@ class SparkStandaloneEngine:
                                    launch.rest_url, web_url=launch.web_url,
                                    run_dir=str(spec.run_dir))
         try:
-            await self._blocking(_write, spec.run_dir / SUBMITTED, handle.dumps())
+            _write(spec.run_dir / SUBMITTED, handle.dumps())
         except OSError as exc:
             log.warning("job %s: could not record driver %s in its run directory: %s",
                         spec.job_id, handle.driver_id, exc)
-        self._reporter.started(handle)
-        self._watch(handle)
         return handle
 
     async def signal(self, handle: SparkDriverHandle, *, force: bool) -> bool:
@@ -230,8 +238,13 @@ class SparkStandaloneEngine:
         delivered = await self._blocking(self._kill, handle)
         with self._lock:
             watched = self._watched.get(handle.job_id)
-        if delivered and watched is not None and watched.nudge is not None:
-            watched.nudge.set()
+        if delivered and watched is not None:
+            if watched.nudge is not None:
+                watched.nudge.set()
+            app_id = watched.logs.app_id if watched.logs else None
+            if app_id and watched.app_end is None:
+                watched.app_end = asyncio.create_task(
+                    self._app_ended(handle, app_id, every_s=APP_WATCH_S))
         return delivered
 
     def _kill(self, handle: SparkDriverHandle) -> bool:
@@ -332,7 +345,9 @@ class SparkStandaloneEngine:
                         await asyncio.wait_for(nudge.wait(), self.poll_s)
         finally:
             with self._lock:
-                self._watched.pop(handle.job_id, None)
+                watched = self._watched.pop(handle.job_id, None)
+            if watched is not None and watched.app_end is not None:
+                watched.app_end.cancel()
 
     async def _copy_logs(self, handle: SparkDriverHandle, status: DriverStatus, *,
                          final: bool) -> None:
@@ -348,7 +363,7 @@ class SparkStandaloneEngine:
             return
         watched.next_pull = now + self.log_pull_s
         try:
-            await self._blocking(self._pull, handle, watched, status.worker_id)
+            await self._pull(handle, watched, status.worker_id)
         except (SparkRestError, OSError) as exc:
             log.warning("job %s: could not copy the logs of %s: %s", handle.job_id,
                         handle.driver_id, exc)
@@ -357,14 +372,21 @@ class SparkStandaloneEngine:
             watched.reported_app = True
             self._reporter.tracked(handle.job_id, app_id, app_page(handle.web_url, app_id))
 
-    def _pull(self, handle: SparkDriverHandle, watched: _Watched, worker_id: str) -> None:
-        assert watched.logs is not None
+    async def _pull(self, handle: SparkDriverHandle, watched: _Watched,
+                    worker_id: str) -> None:
+        logs = watched.logs
+        assert logs is not None
         if watched.worker_url is None:
-            worker = self._ui(handle.web_url).state().worker(worker_id)
-            if worker is None or not worker.web_url:
-                raise SparkRestError(f"the master does not list worker {worker_id}")
-            watched.worker_url = worker.web_url
-        watched.logs.pull(self._http, watched.worker_url)
+            watched.worker_url = await self._blocking(self._worker_url, handle, worker_id)
+        url = watched.worker_url
+        await asyncio.gather(*(self._blocking(logs.pull_stream, self._http, url, stream)
+                               for stream in logs.open_streams()))
+
+    def _worker_url(self, handle: SparkDriverHandle, worker_id: str) -> str:
+        worker = self._ui(handle.web_url).state().worker(worker_id)
+        if worker is None or not worker.web_url:
+            raise SparkRestError(f"the master does not list worker {worker_id}")
+        return worker.web_url
 
     async def _ended(self, handle: SparkDriverHandle, status: DriverStatus) -> Result:
         with self._lock:
@@ -380,8 +402,7 @@ class SparkStandaloneEngine:
         # A kill we sent: confirmed once its application has ended too (its id was
         # read from the log before), while the last of the log is copied.
         app_id = watched.logs.app_id if watched and watched.logs else None
-        await asyncio.gather(copied, self._app_ended(handle, app_id) if app_id
-                             else asyncio.sleep(0))
+        await asyncio.gather(copied, self._app_confirmed(handle, watched, app_id))
         # A kill we sent, confirmed by the master: reported as such. The report
         # cancels the watch that runs this, so nothing else is reported; a caller
         # that waits without a watch gets the kill as the result.
@@ -390,15 +411,31 @@ class SparkStandaloneEngine:
         await asyncio.sleep(0)
         return Result(Outcome(JobState.KILLED, JobResult.KILLED, "killed on request"), at)
 
-    async def _app_ended(self, handle: SparkDriverHandle, app_id: str) -> None:
-        """Wait until the master has the killed driver's application ended (its
-        executors released), for at most ``app_end_timeout_s``."""
+    async def _app_confirmed(self, handle: SparkDriverHandle, watched: _Watched | None,
+                             app_id: str | None) -> None:
+        """The killed driver's application has ended, as seen while the driver was
+        ending or asked for now."""
+        if app_id is None:
+            return
+        early = watched.app_end if watched is not None else None
+        if early is not None:
+            if (early.done() and not early.cancelled() and early.exception() is None
+                    and early.result()):
+                return
+            early.cancel()
+        if not await self._app_ended(handle, app_id, every_s=self.kill_poll_s):
+            log.warning("job %s: application %s still active %g s after its driver was "
+                        "killed", handle.job_id, app_id, self.app_end_timeout_s)
+
+    async def _app_ended(self, handle: SparkDriverHandle, app_id: str, *,
+                         every_s: float) -> bool:
+        """Whether the master has the killed driver's application ended (its executors
+        released) within ``app_end_timeout_s``, asking every ``every_s``."""
         ui = self._ui(handle.web_url)
         deadline = time.monotonic() + self.app_end_timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(SparkRestError):
                 if not (await self._blocking(ui.state)).app_active(app_id):
-                    return
-            await asyncio.sleep(self.kill_poll_s)
-        log.warning("job %s: application %s still active %g s after its driver was "
-                    "killed", handle.job_id, app_id, self.app_end_timeout_s)
+                    return True
+            await asyncio.sleep(every_s)
+        return False

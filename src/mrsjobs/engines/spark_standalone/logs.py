@@ -58,11 +58,15 @@ class DriverLogs:
     def pull(self, http: httpx.Client, worker_url: str) -> None:
         """Copy what the streams gained since the last pull; SparkRestError if the
         worker cannot be read."""
-        for name in STREAMS:
-            if name not in self.capped:
-                self._pull(http, worker_url, name)
+        for name in self.open_streams():
+            self.pull_stream(http, worker_url, name)
 
-    def _pull(self, http: httpx.Client, worker_url: str, stream: str) -> None:
+    def open_streams(self) -> list[str]:
+        """The streams still copied (not capped). Each keeps its own offset, so two
+        of them may be pulled at once."""
+        return [name for name in STREAMS if name not in self.capped]
+
+    def pull_stream(self, http: httpx.Client, worker_url: str, stream: str) -> None:
         while True:
             offset = self.copied[stream]
             try:
