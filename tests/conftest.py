@@ -130,12 +130,14 @@ def sparkapp_jar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 def spark_cluster(tmp_path_factory: pytest.TempPathFactory, spark_home: Path,
                   java: str) -> Iterator[SparkCluster]:
     """A master and two workers, each in its own network namespace, for the session;
-    removed at its end with nothing left (its teardown fails otherwise)."""
+    removed at its end with nothing left (its teardown fails otherwise). Its REST
+    server requires signed calls, as an operator who shares its network would have it."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
         if os.environ.get("CI"):
             pytest.fail("CI needs root and iproute2 for the namespaced Spark cluster")
         pytest.skip("needs root and iproute2 (ip netns)")
-    cluster = SparkCluster(tmp_path_factory.mktemp("spark-cluster"), spark_home)
+    cluster = SparkCluster(tmp_path_factory.mktemp("spark-cluster"), spark_home,
+                           secured=True)
     cluster.start()
     yield cluster
     cluster.stop()

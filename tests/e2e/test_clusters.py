@@ -142,10 +142,18 @@ def test_delete_refuses_running_jobs_then_the_cluster_is_unknown(fast_server: Se
     assert cli(s, "delete", str(doomed["id"])).returncode != 0
 
 
-def test_cli_refuses_bad_clusters(fast_server: Server) -> None:
+def test_cli_refuses_bad_clusters(fast_server: Server, tmp_path: Path) -> None:
     s = fast_server
     create(s, "taken")
+    weak = tmp_path / "weak.key"
+    weak.write_text("c2hvcnQ")
+    standalone = ("--engine", "spark-standalone", "--master", "spark://h:7077",
+                  "--rest-url", "http://h:6066")
     for options, words in ((("--name", "taken"), "already"),
+                           (("--name", "x", *standalone, "--rest-key-file", str(weak)),
+                            "needs at least 256"),
+                           (("--name", "x", *standalone, "--rest-key-file",
+                             str(tmp_path / "none")), "cannot read"),
                            (("--name", "x", "--engine", "spark-standalone"), "--master"),
                            (("--name", "x", "--master", "spark://h:7077"), "spark-standalone"),
                            (("--name", "x", "--max-running", "0"), "at least 1"),

@@ -83,8 +83,10 @@ def _submit(c: httpx.Client, path: str, body: dict[str, Any]) -> str:
 def _spark_cluster_of(s: Server, cluster: SparkCluster, jar: Path, shared: Path) -> str:
     """A standalone cluster of the server's project on ``cluster``, its file area under
     ``shared`` with the apps' jar in it; the path of its jobs."""
+    assert cluster.rest_key_file  # the session's master requires signed calls
     cluster_id = _cluster(s, "--engine", "spark-standalone", "--master", cluster.master_url,
-                          "--rest-url", cluster.rest_url, "--files-root", str(shared))
+                          "--rest-url", cluster.rest_url, "--files-root", str(shared),
+                          "--rest-key-file", cluster.rest_key_file)
     (shared / "apps").mkdir(parents=True)
     shutil.copy(jar, shared / "apps" / "sparkapp.jar")
     return f"/v2/{s.project_id}/clusters/{cluster_id}/job-executions"

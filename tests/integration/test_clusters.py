@@ -20,7 +20,8 @@ from mrsjobs.store.clusters import ClusterConflict
 from tests.databases import alembic
 
 SPARK = ClusterConfig(ClusterEngine.SPARK_STANDALONE, "spark://10.1.0.2:7077",
-                      "http://10.1.0.2:6066", "/srv/spark-files", 3)
+                      "http://10.1.0.2:6066", "/srv/spark-files", 3,
+                      rest_key_file="/etc/mrsjobs/spark-rest.key")
 WHO = Identity("p1", "alice")
 APP = JobSpec("app", JobType.SPARK_SUBMIT, ("hdfs:///app.py",))
 

@@ -111,7 +111,8 @@ def _standalone(tmp: Path, cluster: SparkCluster, jar: Path) -> Port:
     (area / "apps").mkdir(parents=True, exist_ok=True)
     shutil.copy(jar, area / "apps" / "sparkapp.jar")
     config = ClusterConfig(ClusterEngine.SPARK_STANDALONE, cluster.master_url,
-                           cluster.rest_url, web_url=cluster.web_url)
+                           cluster.rest_url, web_url=cluster.web_url,
+                           rest_key_file=cluster.rest_key_file)
     commands = SparkStandaloneCommands(lambda _: config, lambda _: area, sys.executable)
     args = {"succeed": (PI, "2"), "fail": (PI, "not-a-number"), "long": (SLEEP, "600", "0")}
 

@@ -24,7 +24,7 @@ def test_upgrade_head_matches_the_models(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     assert diff == []
-    assert version == "0010"
+    assert version == "0011"
     store.close()
 
 

@@ -8,8 +8,10 @@ small networks of their own under other prefixes, without JVMs.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -17,6 +19,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import jwt
 import pytest
 
 from mrsjobs.containment.tenants import NETNS_DIR, connects
@@ -30,6 +34,7 @@ from mrsjobs.engines.spark_standalone.rest import (
     SparkRestError,
     jvm_app,
     python_app,
+    read_key,
 )
 from tests.fixtures.sparkapp.build import COUNT_PY, PI, SLEEP
 from tests.support.netns import Network, ip
@@ -249,6 +254,59 @@ def test_unreachable_master_is_an_error_with_the_reason(spark_cluster: SparkClus
     with SparkRest(url, timeout=2) as rest, pytest.raises(SparkRestError) as caught:
         rest.readyz()
     assert caught.value.unreachable and "unreachable" in caught.value.reason
+
+
+# -- the REST server's signed calls (Spark's JWSFilter) ---------------------------------
+
+
+def _refused(cluster: SparkCluster, authorization: str | None) -> list[int]:
+    """The statuses of a create, a status, a kill and a readiness call sent with
+    ``authorization`` (a whole header value, or none) to the session's master."""
+    headers = {"Authorization": authorization} if authorization else {}
+    request = jvm_app(master=cluster.master_url, app_name="intruder",
+                      jar=Path("/nonexistent.jar"), main_class="Evil", args=[])
+    base = f"{cluster.rest_url}/v1/submissions"
+    with httpx.Client(timeout=10, trust_env=False, headers=headers) as http:
+        return [http.post(f"{base}/create", json=request.body()).status_code,
+                http.get(f"{base}/status/driver-20000101000000-0000").status_code,
+                http.post(f"{base}/kill/driver-20000101000000-0000").status_code,
+                http.get(f"{base}/readyz").status_code]
+
+
+def _token(key: bytes, **claims: object) -> str:
+    now = int(time.time())
+    return jwt.encode({"iat": now, "exp": now + 60, **claims}, key, "HS256")
+
+
+def test_the_rest_server_refuses_calls_not_signed_with_its_key(
+        spark_cluster: SparkCluster) -> None:
+    """Anyone on the cluster's network (a job's driver on a worker, another host)
+    could create, inspect and kill drivers through an open REST server: the session's
+    requires a token signed with its key, and the service signs its calls."""
+    assert spark_cluster.rest_key_file
+    key = read_key(spark_cluster.rest_key_file)
+    stranger = secrets.token_bytes(32)
+    attempts = {
+        "no token": None,
+        "another key": f"Bearer {_token(stranger)}",
+        "expired": "Bearer " + jwt.encode({"exp": int(time.time()) - 120}, key, "HS256"),
+        "unsigned": "Bearer " + jwt.encode({}, None, "none"),
+        "forged payload": "Bearer " + ".".join(
+            (_token(key).split(".")[0], _token(stranger, sub="root").split(".")[1],
+             _token(key).split(".")[2])),
+        "basic": "Basic " + base64.b64encode(b"admin:admin").decode(),
+    }
+    for name, header in attempts.items():
+        assert set(_refused(spark_cluster, header)) <= {401, 403}, name
+    # The service's client, with the key, is let in (its calls are signed).
+    assert rest_ready(spark_cluster)
+    with spark_cluster.rest() as rest:
+        assert rest.status("driver-20000101000000-0000").state is None
+    # Without the key, the same client is told no, with the reason.
+    with SparkRest(spark_cluster.rest_url) as unsigned, \
+            pytest.raises(SparkRestError) as caught:
+        unsigned.status("driver-20000101000000-0000")
+    assert caught.value.status in (401, 403) and not caught.value.unreachable
 
 
 # -- teardown, on networks of their own -------------------------------------------------

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ from mrsjobs.engines.spark_standalone.engine import (
     SparkLaunch,
     SparkStandaloneEngine,
 )
+from mrsjobs.engines.spark_standalone.master import MasterState
 from mrsjobs.engines.spark_standalone.rest import PYTHON_RUNNER, DriverState, SparkRest
 from tests.fixtures.sparkapp.build import COUNT_PY, PI, SLEEP
 from tests.support.engine_events import Heard
@@ -69,7 +71,8 @@ def area(tmp_path: Path) -> Path:
 
 def _commands(area: Path, cluster: SparkCluster | None = None) -> SparkStandaloneCommands:
     config = (ClusterConfig(ClusterEngine.SPARK_STANDALONE, cluster.master_url,
-                            cluster.rest_url, web_url=cluster.web_url) if cluster
+                            cluster.rest_url, web_url=cluster.web_url,
+                            rest_key_file=cluster.rest_key_file) if cluster
               else ClusterConfig(ClusterEngine.SPARK_STANDALONE, MASTER, "http://10.213.0.2:6066"))
     return SparkStandaloneCommands(lambda _: config, lambda _: area, sys.executable)
 
@@ -458,3 +461,57 @@ def test_a_refused_submission_leaves_the_job_free_to_run_again(tmp_path: Path) -
 
     run(scenario)
     assert engine.attach(job.id, run_dir, None) is None
+
+
+def test_a_key_that_cannot_be_read_submits_nothing(tmp_path: Path) -> None:
+    """A cluster whose REST key file went missing: the job fails at launch with the
+    reason, and nothing is recorded as sent."""
+    engine = SparkStandaloneEngine(rest_timeout_s=0.5)
+    job = _job(["--class", PI, "hdfs:///apps/sparkapp.jar"])
+    run_dir = tmp_path / job.id
+    closed = free_port()
+    config = ClusterConfig(ClusterEngine.SPARK_STANDALONE, f"spark://127.0.0.1:{closed}",
+                           f"http://127.0.0.1:{closed}",
+                           rest_key_file=str(tmp_path / "gone.key"))
+    commands = SparkStandaloneCommands(lambda _: config, lambda _: tmp_path, sys.executable)
+
+    async def scenario() -> None:
+        await engine.start(Heard())
+        try:
+            with pytest.raises(LaunchFailed, match="cannot read the REST key file"):
+                await engine.launch(commands.launch_spec(job, run_dir))
+        finally:
+            await engine.close()
+
+    run(scenario)
+    assert engine.attach(job.id, run_dir, None) is None
+
+
+def test_kills_under_way_at_one_master_share_its_state() -> None:
+    """While killed drivers end, their applications are watched on readings of the
+    master's state that all of them share: a batch of kills does not flood it."""
+    engine = SparkStandaloneEngine()
+    url = "http://10.213.0.2:8080"
+    asked: list[float] = []
+
+    class Ui:  # the master's web UI, answering slowly
+        def state(self) -> MasterState:
+            asked.append(time.monotonic())
+            time.sleep(0.05)
+            return MasterState(url, "ALIVE", (), (), (), (), ())
+
+        def close(self) -> None:
+            pass
+
+    engine._uis[url] = Ui()  # type: ignore[assignment]
+
+    async def scenario() -> None:
+        await asyncio.gather(*(engine._recent_state(url, 0.5) for _ in range(20)))
+        await engine._recent_state(url, 0.5)  # a reading this young is used again
+        assert len(asked) == 1
+        await asyncio.sleep(0.5)
+        await engine._recent_state(url, 0.5)  # an older one is not
+        assert len(asked) == 2
+        await engine.close()
+
+    run(scenario)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mrsjobs.engines.spark_standalone.master import MasterState, MasterUi
-from mrsjobs.engines.spark_standalone.rest import SparkRest, SparkRestError
+from mrsjobs.engines.spark_standalone.rest import SparkRest, SparkRestError, read_key
 from tests.support.netns import Host, Network
 from tests.support.procs import group_members, processes
 from tests.support.waiting import Timeout, wait_for
@@ -74,13 +75,23 @@ def _kill_all(pids: list[int], sig: signal.Signals) -> None:
 
 class SparkCluster:
     """``start()`` builds the network, starts the daemons and waits until the REST
-    server is ready and every worker is ALIVE; ``stop()`` undoes all of it."""
+    server is ready and every worker is ALIVE; ``stop()`` undoes all of it.
+
+    ``secured``: the REST server requires calls signed with a key (Spark's JWSFilter),
+    kept in :attr:`rest_key_file` for a service to be given."""
 
     def __init__(self, root: Path, spark_home: Path, *, prefix: str = PREFIX,
                  subnet: str = SUBNET, workers: int = 2, worker_cores: int = 2,
                  worker_memory: str = "1g", python: str = sys.executable,
-                 start_timeout: float = 120.0) -> None:
+                 start_timeout: float = 120.0, secured: bool = False) -> None:
         self.root = root
+        self.rest_key_file: str | None = None
+        if secured:
+            root.mkdir(parents=True, exist_ok=True)
+            key_file = root / "rest.key"
+            key_file.touch(mode=0o600)
+            key_file.write_text(secrets.token_urlsafe(32))
+            self.rest_key_file = str(key_file)
         self.spark_home = spark_home
         self.prefix = prefix
         self.network_subnet = subnet
@@ -126,7 +137,9 @@ class SparkCluster:
         return next(h for h in self.workers if h.address == address)
 
     def rest(self) -> SparkRest:
-        return SparkRest(self.rest_url)
+        """A client of the REST server, signing its calls if it must."""
+        key = read_key(self.rest_key_file) if self.rest_key_file else None
+        return SparkRest(self.rest_url, key=key)
 
     def ui(self) -> MasterUi:
         return MasterUi(self.web_url)
@@ -202,9 +215,14 @@ class SparkCluster:
     def _master_properties(self) -> Path:
         path = self.root / self.master.netns / "master.properties"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("spark.master.rest.enabled true\n"
-                        f"spark.master.rest.host {self.master.address}\n"
-                        f"spark.master.rest.port {REST_PORT}\n")
+        lines = ["spark.master.rest.enabled true",
+                 f"spark.master.rest.host {self.master.address}",
+                 f"spark.master.rest.port {REST_PORT}"]
+        if self.rest_key_file:
+            lines += ["spark.master.rest.filters org.apache.spark.ui.JWSFilter",
+                      "spark.org.apache.spark.ui.JWSFilter.param.secretKey "
+                      + Path(self.rest_key_file).read_text()]
+        path.write_text("".join(f"{line}\n" for line in lines))
         return path
 
     def _env(self, host: Host) -> dict[str, str]:

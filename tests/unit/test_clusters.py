@@ -28,6 +28,7 @@ MASTER, REST = "spark://10.1.0.2:7077", "http://10.1.0.2:6066"
     ClusterConfig(SPARK, MASTER, REST),
     ClusterConfig(SPARK, "spark://master.example:7077", "https://master.example:6066/"),
     ClusterConfig(SPARK, MASTER, REST, link_bridge="br-spark", link_addresses="10.1.0.64/26"),
+    ClusterConfig(SPARK, MASTER, REST, rest_key_file="/etc/mrsjobs/spark-rest.key"),
 ])
 def test_good_configs_pass(config: ClusterConfig) -> None:
     check_cluster_config(config)
@@ -59,6 +60,8 @@ def test_good_configs_pass(config: ClusterConfig) -> None:
      "/30 or larger"),
     (ClusterConfig(link_bridge="br0", link_addresses="10.1.0.64/26"),
      "--link-bridge is for spark-standalone"),
+    (ClusterConfig(SPARK, MASTER, REST, rest_key_file="spark-rest.key"), "absolute path"),
+    (ClusterConfig(rest_key_file="/etc/key"), "--rest-key-file is for spark-standalone"),
 ])
 def test_bad_configs_name_the_option(config: ClusterConfig, words: str) -> None:
     with pytest.raises(ValueError, match=words.replace("?", r"\?")):

@@ -1,21 +1,28 @@
-"""The Spark standalone REST requests as the master expects them, and the master's
-``/json/`` state as the client reads it."""
+"""The Spark standalone REST requests as the master expects them, the tokens its
+signed calls carry, and the master's ``/json/`` state as the client reads it."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import jwt
 import pytest
 
 from mrsjobs.engines.spark_standalone.master import parse_state
 from mrsjobs.engines.spark_standalone.rest import (
     PYTHON_RUNNER,
+    TOKEN_TTL_S,
     DriverState,
+    SparkRest,
     SparkRestError,
     file_uri,
     jvm_app,
     python_app,
+    read_key,
 )
 
 MASTER = "spark://10.0.0.2:7077"
@@ -96,3 +103,38 @@ def test_unreadable_master_state_is_an_error() -> None:
         parse_state({**STATE, "activedrivers": [{"id": "d", "state": "DANCING"}]})
     with pytest.raises(SparkRestError):
         parse_state({**STATE, "workers": "none"})
+
+
+def test_a_rest_key_file_is_checked(tmp_path: Path) -> None:
+    short = tmp_path / "short"
+    short.write_text(secrets.token_urlsafe(16))
+    garbled = tmp_path / "garbled"
+    garbled.write_text("not base64url text!")
+    for path, problem in ((tmp_path / "missing", "cannot read"), (short, "128 bits"),
+                          (garbled, "base64url")):
+        with pytest.raises(ValueError, match=problem):
+            read_key(str(path))
+    good = tmp_path / "good"
+    good.write_text(secrets.token_urlsafe(32) + "\n")
+    assert len(read_key(str(good))) == 32
+
+
+def test_calls_carry_a_token_signed_with_the_key() -> None:
+    key = secrets.token_bytes(32)
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return httpx.Response(200, json={"action": "SubmissionStatusResponse",
+                                         "success": True, "driverState": "RUNNING"})
+
+    with SparkRest("http://master:6066", key=key,
+                   transport=httpx.MockTransport(answer)) as rest:
+        assert rest.status("driver-1").state is DriverState.RUNNING
+    with SparkRest("http://master:6066", transport=httpx.MockTransport(answer)) as rest:
+        rest.status("driver-1")
+    signed, unsigned = seen
+    scheme, token = signed.split(" ")
+    claims = jwt.decode(token, key, algorithms=["HS256"])
+    assert scheme == "Bearer" and 0 < claims["exp"] - time.time() <= TOKEN_TTL_S
+    assert unsigned == ""

@@ -17,6 +17,7 @@ from rich.table import Table
 from ..bootstrap import ensure_defaults, open_store
 from ..domain.clusters import ClusterConfig, ClusterEngine
 from ..domain.errors import ClusterNotFound
+from ..engines.spark_standalone.rest import read_key
 from ..service.clusters import create_cluster
 from ..settings import Settings
 from ..store import Cluster, Store
@@ -49,7 +50,7 @@ def _record(cluster: Cluster, settings: Settings) -> dict[str, Any]:
             "engine": cluster.engine.value, "master_url": cluster.master_url,
             "rest_url": cluster.rest_url, "web_url": cluster.config.master_web_url,
             "files_root": cluster.files_root, "link_bridge": cluster.link_bridge,
-            "link_addresses": cluster.link_addresses,
+            "link_addresses": cluster.link_addresses, "rest_key_file": cluster.rest_key_file,
             "files_at": _files_at(cluster, settings), "max_running": cluster.max_running,
             "components": sorted(c.value for c in cluster.components),
             "created_ms": cluster.created_ms}
@@ -69,7 +70,14 @@ def cluster_create(args: argparse.Namespace) -> int:
     files_root = str(Path(args.files_root).absolute()) if args.files_root else None
     config = ClusterConfig(ClusterEngine(args.engine), args.master, args.rest_url,
                            files_root, args.max_running, args.web_url, args.link_bridge,
-                           args.link_addresses)
+                           args.link_addresses,
+                           str(Path(args.rest_key_file).absolute()) if args.rest_key_file
+                           else None)
+    if config.rest_key_file:
+        try:  # read now, so that a wrong file is told here, not by a failed job
+            read_key(config.rest_key_file)
+        except ValueError as exc:
+            raise SystemExit(f"mrsjobs: --rest-key-file: {exc}") from None
     with _store(args) as (store, settings):
         if args.project not in store.project_ids():
             raise SystemExit(f"mrsjobs: no project {args.project}")
@@ -167,6 +175,9 @@ def add_commands(sub: Any) -> None:
                                       "server (http://HOST:6066)")
     p.add_argument("--web-url", help="spark-standalone: the master's web UI, if not "
                                      "http://MASTER-HOST:8080")
+    p.add_argument("--rest-key-file", help="spark-standalone: a file holding the key "
+                                           "(base64url) that the master's REST server "
+                                           "checks signed tokens with (Spark's JWSFilter)")
     p.add_argument("--link-bridge", help="spark-standalone: the bridge on this host that "
                                          "the cluster's network is reached through")
     p.add_argument("--link-addresses", help="spark-standalone: addresses of that network "

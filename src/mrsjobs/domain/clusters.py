@@ -51,6 +51,9 @@ class ClusterConfig:
     #: drivers that run here (client-mode SQL): see :mod:`mrsjobs.containment.links`.
     link_bridge: str | None = None
     link_addresses: str | None = None
+    #: spark-standalone: a file on this host holding the key the master's REST server
+    #: checks requests' signed tokens with (Spark's JWSFilter); None: it checks none.
+    rest_key_file: str | None = None
 
     @property
     def master_web_url(self) -> str | None:
@@ -84,12 +87,18 @@ def check_cluster_config(config: ClusterConfig) -> None:
                 raise ValueError(f"{option} {url!r}: expected http://HOST:PORT "
                                  "or https://HOST:PORT")
         check_link(config)
+        if config.rest_key_file is not None and (
+                not config.rest_key_file.startswith("/") or "\x00" in config.rest_key_file
+                or len(config.rest_key_file) > 4096):
+            raise ValueError(f"--rest-key-file {config.rest_key_file!r}: expected an "
+                             "absolute path")
     else:
         for option, value in (("--master", config.master_url),
                               ("--rest-url", config.rest_url),
                               ("--web-url", config.web_url),
                               ("--link-bridge", config.link_bridge),
-                              ("--link-addresses", config.link_addresses)):
+                              ("--link-addresses", config.link_addresses),
+                              ("--rest-key-file", config.rest_key_file)):
             if value is not None:
                 raise ValueError(f"{option} is for spark-standalone clusters only: a "
                                  "local cluster runs its jobs on this host")

@@ -44,19 +44,22 @@ class Cluster:
     #: Where its client-mode drivers on this host join its network (migration 0010).
     link_bridge: str | None = None
     link_addresses: str | None = None
+    #: The file holding its REST server's token key (migration 0011).
+    rest_key_file: str | None = None
 
     @property
     def config(self) -> ClusterConfig:
         return ClusterConfig(self.engine, self.master_url, self.rest_url, self.files_root,
                              self.max_running, self.web_url, self.link_bridge,
-                             self.link_addresses)
+                             self.link_addresses, self.rest_key_file)
 
 
 def _cluster(r: Any) -> Cluster:
     return Cluster(r.id, r.project_id, r.name,
                    frozenset(Component(c) for c in r.components.split(",") if c),
                    ClusterEngine(r.engine), r.master_url, r.rest_url, r.files_root,
-                   r.max_running, r.created_ms, r.web_url, r.link_bridge, r.link_addresses)
+                   r.max_running, r.created_ms, r.web_url, r.link_bridge, r.link_addresses,
+                   r.rest_key_file)
 
 
 class ClusterRecords(Database):
@@ -125,6 +128,7 @@ class ClusterRecords(Database):
                         web_url=config.web_url,
                         link_bridge=config.link_bridge,
                         link_addresses=config.link_addresses,
+                        rest_key_file=config.rest_key_file,
                     )
                 )
         except IntegrityError:
@@ -132,7 +136,8 @@ class ClusterRecords(Database):
                 f"project {project_id} has a cluster named {name} already") from None
         return Cluster(cluster_id, project_id, name, comps, config.engine, config.master_url,
                        config.rest_url, config.files_root, config.max_running, created,
-                       config.web_url, config.link_bridge, config.link_addresses)
+                       config.web_url, config.link_bridge, config.link_addresses,
+                       config.rest_key_file)
 
     def clusters(self, project_id: str | None = None) -> list[Cluster]:
         stmt = select(clusters).order_by(clusters.c.created_ms, clusters.c.id)

@@ -67,6 +67,8 @@ clusters = Table(
     # Where its client-mode drivers join its network (migration 0010).
     Column("link_bridge", Text),
     Column("link_addresses", Text),
+    # The file holding the key of its REST server's signed tokens (migration 0011).
+    Column("rest_key_file", Text),
     Index("uq_clusters_project_name", "project_id", "name", unique=True),
 )
 

@@ -121,7 +121,8 @@ class SparkStandaloneCommands:
         request = self.request(job, config.master_url, self._area_root(job))
         run_dir.mkdir(parents=True, exist_ok=True)
         return LaunchSpec(job.id, (), run_dir, run_dir, request=SparkLaunch(
-            config.rest_url, request, config.master_web_url or ""))
+            config.rest_url, request, config.master_web_url or "",
+            config.rest_key_file or ""))
 
     def request(self, job: Job, master: str, area: Path) -> CreateRequest:
         options, app = split_spark_options([localize(a, area) for a in job.arguments])

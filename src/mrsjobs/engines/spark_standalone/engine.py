@@ -44,8 +44,15 @@ from ..base import (
 )
 from ..reporting import Reporter
 from .logs import DriverLogs
-from .master import MasterUi
-from .rest import CreateRequest, DriverState, DriverStatus, SparkRest, SparkRestError
+from .master import MasterState, MasterUi
+from .rest import (
+    CreateRequest,
+    DriverState,
+    DriverStatus,
+    SparkRest,
+    SparkRestError,
+    read_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +61,8 @@ ENGINE = ClusterEngine.SPARK_STANDALONE
 CALL_THREADS = 16
 T = TypeVar("T")
 #: How often a killed driver's application is asked for while the driver ends: seldom,
-#: as the master's state is a large answer and the driver's shutdown needs the CPU.
+#: as the master's state is a large answer and the driver's shutdown needs the CPU; the
+#: kills under way at one master share each reading.
 APP_WATCH_S = 0.1
 #: In a job's run directory: a submission on its way, and the driver it made.
 SUBMITTING, SUBMITTED = "driver.submitting", "driver.json"
@@ -70,6 +78,8 @@ class SparkLaunch:
     request: CreateRequest
     #: The master's web UI: its state, the workers' log pages, the apps' pages.
     web_url: str = ""
+    #: The file holding the key that signs the REST server's tokens ("": none needed).
+    rest_key_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,7 @@ class SparkDriverHandle(Handle):
     web_url: str = ""
     #: Where the driver's logs are copied to.
     run_dir: str = ""
+    rest_key_file: str = ""
 
     @property
     def launcher_id(self) -> str:
@@ -166,12 +177,16 @@ class SparkStandaloneEngine:
         self.max_log_bytes = max_log_bytes
         self._reporter = Reporter(retry_pause_s)
         self._lock = threading.Lock()
-        self._clients: dict[str, SparkRest] = {}
+        self._clients: dict[tuple[str, str], SparkRest] = {}
         self._uis: dict[str, MasterUi] = {}
         self._http = httpx.Client(timeout=httpx.Timeout(rest_timeout_s), trust_env=False)
         #: Jobs a kill was sent to: their KILLED is a confirmed kill.
         self._kills_sent: set[str] = set()
         self._watched: dict[str, _Watched] = {}
+        # Masters' states as the kills under way watch them (on the loop only): the
+        # last reading of each, and the reading on its way.
+        self._readings: dict[str, tuple[float, MasterState]] = {}
+        self._reading: dict[str, asyncio.Future[MasterState]] = {}
         # Its own threads, so that closing waits for the calls under way before it
         # closes their clients (a call cut off would leave its connection open).
         self._pool = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="spark-standalone")
@@ -181,12 +196,18 @@ class SparkStandaloneEngine:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
-    def _rest(self, rest_url: str) -> SparkRest:
+    def _rest(self, rest_url: str, key_file: str = "") -> SparkRest:
+        """The client of a REST server; one whose key cannot be read is, to its
+        callers, a server that does not answer."""
         with self._lock:
-            client = self._clients.get(rest_url)
+            client = self._clients.get((rest_url, key_file))
             if client is None:
-                client = SparkRest(rest_url, timeout=self.rest_timeout_s)
-                self._clients[rest_url] = client
+                try:
+                    key = read_key(key_file) if key_file else None
+                except ValueError as exc:
+                    raise SparkRestError(str(exc), unreachable=True) from None
+                client = SparkRest(rest_url, timeout=self.rest_timeout_s, key=key)
+                self._clients[(rest_url, key_file)] = client
             return client
 
     def _ui(self, web_url: str) -> MasterUi:
@@ -217,7 +238,8 @@ class SparkStandaloneEngine:
         marker = spec.run_dir / SUBMITTING
         try:
             _write(marker, launch.rest_url)
-            submission = self._rest(launch.rest_url).create(launch.request)
+            submission = self._rest(launch.rest_url, launch.rest_key_file).create(
+                launch.request)
         except SparkRestError as exc:
             marker.unlink(missing_ok=True)  # refused: nothing runs at the master
             raise LaunchFailed(f"could not submit the driver: {exc.reason}") from exc
@@ -225,7 +247,8 @@ class SparkStandaloneEngine:
             raise LaunchFailed(f"could not record the submission: {exc}") from exc
         handle = SparkDriverHandle(spec.job_id, now_ms(), submission.driver_id,
                                    launch.rest_url, web_url=launch.web_url,
-                                   run_dir=str(spec.run_dir))
+                                   run_dir=str(spec.run_dir),
+                                   rest_key_file=launch.rest_key_file)
         try:
             _write(spec.run_dir / SUBMITTED, handle.dumps())
         except OSError as exc:
@@ -244,7 +267,7 @@ class SparkStandaloneEngine:
             app_id = watched.logs.app_id if watched.logs else None
             if app_id and watched.app_end is None:
                 watched.app_end = asyncio.create_task(
-                    self._app_ended(handle, app_id, every_s=APP_WATCH_S))
+                    self._app_ended(handle, app_id, every_s=APP_WATCH_S, shared=True))
         return delivered
 
     def _kill(self, handle: SparkDriverHandle) -> bool:
@@ -252,7 +275,7 @@ class SparkStandaloneEngine:
         # same request (the forced one repeats it). Killing the application at the
         # master as well was measured to make the driver end later, not sooner: its
         # shutdown then waits out the worker's timeout.
-        rest = self._rest(handle.rest_url)
+        rest = self._rest(handle.rest_url, handle.rest_key_file)
         with self._lock:
             first = handle.job_id not in self._kills_sent
             self._kills_sent.add(handle.job_id)
@@ -308,7 +331,7 @@ class SparkStandaloneEngine:
         """Poll the master until the driver has ended, and say how. A master that does
         not answer, or does not know the driver, is asked again until
         ``unreachable_timeout_s`` has passed; the job then ends FAILED."""
-        rest = self._rest(handle.rest_url)
+        rest = self._rest(handle.rest_url, handle.rest_key_file)
         silent_since: float | None = None
         nudge = asyncio.Event()
         with self._lock:
@@ -428,14 +451,35 @@ class SparkStandaloneEngine:
                         "killed", handle.job_id, app_id, self.app_end_timeout_s)
 
     async def _app_ended(self, handle: SparkDriverHandle, app_id: str, *,
-                         every_s: float) -> bool:
+                         every_s: float, shared: bool = False) -> bool:
         """Whether the master has the killed driver's application ended (its executors
-        released) within ``app_end_timeout_s``, asking every ``every_s``."""
+        released) within ``app_end_timeout_s``, asking every ``every_s``; ``shared``:
+        on a reading up to ``every_s`` old that other kills may share."""
         ui = self._ui(handle.web_url)
         deadline = time.monotonic() + self.app_end_timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(SparkRestError):
-                if not (await self._blocking(ui.state)).app_active(app_id):
+                state = (await self._recent_state(handle.web_url, every_s) if shared
+                         else await self._blocking(ui.state))
+                if not state.app_active(app_id):
                     return True
             await asyncio.sleep(every_s)
         return False
+
+    async def _recent_state(self, web_url: str, max_age_s: float) -> MasterState:
+        """The master's state, read at most once per ``max_age_s`` for all who ask."""
+        kept = self._readings.get(web_url)
+        if kept is not None and time.monotonic() - kept[0] < max_age_s:
+            return kept[1]
+        reading = self._reading.get(web_url)
+        if reading is None:
+            reading = asyncio.ensure_future(self._blocking(self._ui(web_url).state))
+            self._reading[web_url] = reading
+
+            def done(call: asyncio.Future[MasterState]) -> None:
+                self._reading.pop(web_url, None)
+                if not call.cancelled() and call.exception() is None:
+                    self._readings[web_url] = (time.monotonic(), call.result())
+
+            reading.add_done_callback(done)
+        return await asyncio.shield(reading)

@@ -3,13 +3,18 @@
 Python app in cluster deploy mode through it: the driver runs on a worker.
 
 The server has no authentication of its own: it must be bound to a private interface
-(``spark.master.rest.host``). Every call has a timeout; every failure is one
+(``spark.master.rest.host``). Spark can make it require a token signed with a shared
+key (``spark.master.rest.filters=org.apache.spark.ui.JWSFilter``): given that key, the
+client signs every call. Every call has a timeout; every failure is one
 :class:`SparkRestError` carrying the reason.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 
 #: What spark-submit would send as ``clientSparkVersion``; the server only logs it.
 CLIENT_SPARK_VERSION = "4.3.0"
@@ -25,6 +31,11 @@ CLIENT_SPARK_VERSION = "4.3.0"
 PYTHON_RUNNER = "org.apache.spark.deploy.PythonRunner"
 DEFAULT_TIMEOUT_S = 5.0
 _DRIVER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+#: Spark's JWSFilter takes HS256 keys of 256 bits or more.
+MIN_KEY_BYTES = 32
+#: How long a call's token is good for: a token seen on the network is soon useless.
+TOKEN_TTL_S = 60
 
 
 class SparkRestError(Exception):
@@ -66,6 +77,26 @@ def driver_state(value: object) -> DriverState:
         return DriverState(str(value))
     except ValueError:
         raise SparkRestError(f"unknown driver state {value!r}") from None
+
+
+def read_key(path: str) -> bytes:
+    """The key in ``path``: base64url text, as Spark's JWSFilter takes it in
+    ``spark.org.apache.spark.ui.JWSFilter.param.secretKey``. ValueError saying what is
+    wrong with the file."""
+    try:
+        text = Path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the REST key file {path}: {exc}") from None
+    try:
+        if not _BASE64URL.fullmatch(text):
+            raise ValueError(text)
+        key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError(f"the REST key file {path} does not hold base64url text") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the key in {path} has {len(key) * 8} bits: Spark's JWSFilter "
+                         f"needs at least {MIN_KEY_BYTES * 8}")
+    return key
 
 
 # -- requests ---------------------------------------------------------------------------
@@ -204,12 +235,15 @@ def _text(data: Mapping[str, Any], key: str) -> str | None:
 
 
 class SparkRest:
-    """A client of one master's REST submission server, e.g. ``http://H:6066``.
+    """A client of one master's REST submission server, e.g. ``http://H:6066``;
+    ``key`` signs each call's token for a server that requires one (:func:`read_key`).
     Thread-safe; close it (or use it as a context manager) when done."""
 
     def __init__(self, rest_url: str, *, timeout: float = DEFAULT_TIMEOUT_S,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 key: bytes | None = None) -> None:
         self.rest_url = rest_url.rstrip("/")
+        self._key = key
         self._http = httpx.Client(base_url=f"{self.rest_url}/v1/submissions",
                                   timeout=httpx.Timeout(timeout), transport=transport,
                                   trust_env=False)
@@ -226,7 +260,7 @@ class SparkRest:
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None,
               expect: str | None = None) -> dict[str, Any]:
         try:
-            answer = self._http.request(method, path, json=body)
+            answer = self._http.request(method, path, json=body, headers=self._auth())
         except httpx.TransportError as exc:
             raise SparkRestError(f"{self.rest_url} unreachable: {exc!r}",
                                  unreachable=True) from exc
@@ -241,6 +275,13 @@ class SparkRest:
             raise SparkRestError(f"{method} {path}: HTTP {answer.status_code}: "
                                  f"{data.get('message') or data}", status=answer.status_code)
         return data
+
+    def _auth(self) -> dict[str, str] | None:
+        if self._key is None:
+            return None
+        now = int(time.time())
+        token = jwt.encode({"iat": now, "exp": now + TOKEN_TTL_S}, self._key, "HS256")
+        return {"Authorization": f"Bearer {token}"}
 
     def readyz(self) -> Readiness:
         try:
