@@ -10,7 +10,6 @@ import dataclasses
 import json
 import shutil
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -30,7 +29,6 @@ from mrsjobs.engines.spark_standalone.engine import (
     SparkLaunch,
     SparkStandaloneEngine,
 )
-from mrsjobs.engines.spark_standalone.master import MasterState
 from mrsjobs.engines.spark_standalone.rest import PYTHON_RUNNER, DriverState, SparkRest
 from tests.fixtures.sparkapp.build import COUNT_PY, PI, SLEEP
 from tests.support.engine_events import Heard
@@ -180,6 +178,28 @@ def test_an_unreachable_master_ends_the_job_failed_after_its_timeout(tmp_path: P
     assert kind == "ended" and isinstance(end, Result)
     assert (end.outcome.state, end.outcome.result) == (JobState.FAILED, JobResult.FAILED)
     assert "unreachable" in (end.outcome.diagnostics or "")
+
+
+def test_a_driver_whose_key_is_gone_ends_failed_with_the_reason(tmp_path: Path) -> None:
+    """A service restarted after its cluster's REST key file went: the master cannot be
+    asked, which is told as such once the unreachable timeout has passed."""
+    engine = SparkStandaloneEngine(unreachable_timeout_s=0.5)
+    heard = Heard()
+
+    async def scenario() -> tuple[str, object]:
+        await engine.start(heard)
+        text = SparkDriverHandle("k1", 1, "driver-20260101-0000",
+                                 f"http://127.0.0.1:{free_port()}",
+                                 rest_key_file=str(tmp_path / "gone.key")).dumps()
+        assert engine.attach("k1", tmp_path, text) is not None
+        end = await heard.end_of("k1", timeout=30)
+        await engine.close()
+        return end
+
+    kind, end = run(scenario)
+    assert kind == "ended" and isinstance(end, Result)
+    assert end.outcome.state is JobState.FAILED
+    assert "cannot read the REST key file" in (end.outcome.diagnostics or "")
 
 
 # -- on the namespaced cluster ----------------------------------------------------------
@@ -486,32 +506,3 @@ def test_a_key_that_cannot_be_read_submits_nothing(tmp_path: Path) -> None:
     run(scenario)
     assert engine.attach(job.id, run_dir, None) is None
 
-
-def test_kills_under_way_at_one_master_share_its_state() -> None:
-    """While killed drivers end, their applications are watched on readings of the
-    master's state that all of them share: a batch of kills does not flood it."""
-    engine = SparkStandaloneEngine()
-    url = "http://10.213.0.2:8080"
-    asked: list[float] = []
-
-    class Ui:  # the master's web UI, answering slowly
-        def state(self) -> MasterState:
-            asked.append(time.monotonic())
-            time.sleep(0.05)
-            return MasterState(url, "ALIVE", (), (), (), (), ())
-
-        def close(self) -> None:
-            pass
-
-    engine._uis[url] = Ui()  # type: ignore[assignment]
-
-    async def scenario() -> None:
-        await asyncio.gather(*(engine._recent_state(url, 0.5) for _ in range(20)))
-        await engine._recent_state(url, 0.5)  # a reading this young is used again
-        assert len(asked) == 1
-        await asyncio.sleep(0.5)
-        await engine._recent_state(url, 0.5)  # an older one is not
-        assert len(asked) == 2
-        await engine.close()
-
-    run(scenario)

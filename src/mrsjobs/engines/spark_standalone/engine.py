@@ -44,7 +44,7 @@ from ..base import (
 )
 from ..reporting import Reporter
 from .logs import DriverLogs
-from .master import MasterState, MasterUi
+from .master import MasterUi
 from .rest import (
     CreateRequest,
     DriverState,
@@ -60,10 +60,6 @@ ENGINE = ClusterEngine.SPARK_STANDALONE
 #: Threads for the engine's HTTP calls (each waits at most its timeout).
 CALL_THREADS = 16
 T = TypeVar("T")
-#: How often a killed driver's application is asked for while the driver ends: seldom,
-#: as the master's state is a large answer and the driver's shutdown needs the CPU; the
-#: kills under way at one master share each reading.
-APP_WATCH_S = 0.1
 #: In a job's run directory: a submission on its way, and the driver it made.
 SUBMITTING, SUBMITTED = "driver.submitting", "driver.json"
 
@@ -124,10 +120,6 @@ class _Watched:
     reported_app: bool = False
     #: Set when a kill went out: the watch asks again at once, and then often.
     nudge: asyncio.Event | None = None
-    #: Started when a kill went out: whether the application has ended (it usually
-    #: does before the driver's end is reported), so that the kill's confirmation
-    #: need not ask for it afterwards.
-    app_end: asyncio.Task[bool] | None = None
 
 
 def _write(path: Path, text: str) -> None:
@@ -183,10 +175,6 @@ class SparkStandaloneEngine:
         #: Jobs a kill was sent to: their KILLED is a confirmed kill.
         self._kills_sent: set[str] = set()
         self._watched: dict[str, _Watched] = {}
-        # Masters' states as the kills under way watch them (on the loop only): the
-        # last reading of each, and the reading on its way.
-        self._readings: dict[str, tuple[float, MasterState]] = {}
-        self._reading: dict[str, asyncio.Future[MasterState]] = {}
         # Its own threads, so that closing waits for the calls under way before it
         # closes their clients (a call cut off would leave its connection open).
         self._pool = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="spark-standalone")
@@ -261,13 +249,8 @@ class SparkStandaloneEngine:
         delivered = await self._blocking(self._kill, handle)
         with self._lock:
             watched = self._watched.get(handle.job_id)
-        if delivered and watched is not None:
-            if watched.nudge is not None:
-                watched.nudge.set()
-            app_id = watched.logs.app_id if watched.logs else None
-            if app_id and watched.app_end is None:
-                watched.app_end = asyncio.create_task(
-                    self._app_ended(handle, app_id, every_s=APP_WATCH_S, shared=True))
+        if delivered and watched is not None and watched.nudge is not None:
+            watched.nudge.set()
         return delivered
 
     def _kill(self, handle: SparkDriverHandle) -> bool:
@@ -331,7 +314,6 @@ class SparkStandaloneEngine:
         """Poll the master until the driver has ended, and say how. A master that does
         not answer, or does not know the driver, is asked again until
         ``unreachable_timeout_s`` has passed; the job then ends FAILED."""
-        rest = self._rest(handle.rest_url, handle.rest_key_file)
         silent_since: float | None = None
         nudge = asyncio.Event()
         with self._lock:
@@ -341,7 +323,7 @@ class SparkStandaloneEngine:
             while True:
                 problem: str | None = None
                 try:
-                    status = await self._blocking(rest.status, handle.driver_id)
+                    status = await self._blocking(self._status, handle)
                 except SparkRestError as exc:
                     if not (exc.unreachable or (exc.status or 0) >= 500):
                         raise
@@ -368,9 +350,10 @@ class SparkStandaloneEngine:
                         await asyncio.wait_for(nudge.wait(), self.poll_s)
         finally:
             with self._lock:
-                watched = self._watched.pop(handle.job_id, None)
-            if watched is not None and watched.app_end is not None:
-                watched.app_end.cancel()
+                self._watched.pop(handle.job_id, None)
+
+    def _status(self, handle: SparkDriverHandle) -> DriverStatus:
+        return self._rest(handle.rest_url, handle.rest_key_file).status(handle.driver_id)
 
     async def _copy_logs(self, handle: SparkDriverHandle, status: DriverStatus, *,
                          final: bool) -> None:
@@ -425,7 +408,8 @@ class SparkStandaloneEngine:
         # A kill we sent: confirmed once its application has ended too (its id was
         # read from the log before), while the last of the log is copied.
         app_id = watched.logs.app_id if watched and watched.logs else None
-        await asyncio.gather(copied, self._app_confirmed(handle, watched, app_id))
+        await asyncio.gather(copied, self._app_ended(handle, app_id) if app_id
+                             else asyncio.sleep(0))
         # A kill we sent, confirmed by the master: reported as such. The report
         # cancels the watch that runs this, so nothing else is reported; a caller
         # that waits without a watch gets the kill as the result.
@@ -434,52 +418,15 @@ class SparkStandaloneEngine:
         await asyncio.sleep(0)
         return Result(Outcome(JobState.KILLED, JobResult.KILLED, "killed on request"), at)
 
-    async def _app_confirmed(self, handle: SparkDriverHandle, watched: _Watched | None,
-                             app_id: str | None) -> None:
-        """The killed driver's application has ended, as seen while the driver was
-        ending or asked for now."""
-        if app_id is None:
-            return
-        early = watched.app_end if watched is not None else None
-        if early is not None:
-            if (early.done() and not early.cancelled() and early.exception() is None
-                    and early.result()):
-                return
-            early.cancel()
-        if not await self._app_ended(handle, app_id, every_s=self.kill_poll_s):
-            log.warning("job %s: application %s still active %g s after its driver was "
-                        "killed", handle.job_id, app_id, self.app_end_timeout_s)
-
-    async def _app_ended(self, handle: SparkDriverHandle, app_id: str, *,
-                         every_s: float, shared: bool = False) -> bool:
-        """Whether the master has the killed driver's application ended (its executors
-        released) within ``app_end_timeout_s``, asking every ``every_s``; ``shared``:
-        on a reading up to ``every_s`` old that other kills may share."""
+    async def _app_ended(self, handle: SparkDriverHandle, app_id: str) -> None:
+        """Wait until the master has the killed driver's application ended (its
+        executors released), for at most ``app_end_timeout_s``."""
         ui = self._ui(handle.web_url)
         deadline = time.monotonic() + self.app_end_timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(SparkRestError):
-                state = (await self._recent_state(handle.web_url, every_s) if shared
-                         else await self._blocking(ui.state))
-                if not state.app_active(app_id):
-                    return True
-            await asyncio.sleep(every_s)
-        return False
-
-    async def _recent_state(self, web_url: str, max_age_s: float) -> MasterState:
-        """The master's state, read at most once per ``max_age_s`` for all who ask."""
-        kept = self._readings.get(web_url)
-        if kept is not None and time.monotonic() - kept[0] < max_age_s:
-            return kept[1]
-        reading = self._reading.get(web_url)
-        if reading is None:
-            reading = asyncio.ensure_future(self._blocking(self._ui(web_url).state))
-            self._reading[web_url] = reading
-
-            def done(call: asyncio.Future[MasterState]) -> None:
-                self._reading.pop(web_url, None)
-                if not call.cancelled() and call.exception() is None:
-                    self._readings[web_url] = (time.monotonic(), call.result())
-
-            reading.add_done_callback(done)
-        return await asyncio.shield(reading)
+                if not (await self._blocking(ui.state)).app_active(app_id):
+                    return
+            await asyncio.sleep(self.kill_poll_s)
+        log.warning("job %s: application %s still active %g s after its driver was "
+                    "killed", handle.job_id, app_id, self.app_end_timeout_s)
