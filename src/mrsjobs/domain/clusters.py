@@ -87,11 +87,8 @@ def check_cluster_config(config: ClusterConfig) -> None:
                 raise ValueError(f"{option} {url!r}: expected http://HOST:PORT "
                                  "or https://HOST:PORT")
         check_link(config)
-        if config.rest_key_file is not None and (
-                not config.rest_key_file.startswith("/") or "\x00" in config.rest_key_file
-                or len(config.rest_key_file) > 4096):
-            raise ValueError(f"--rest-key-file {config.rest_key_file!r}: expected an "
-                             "absolute path")
+        if config.rest_key_file is not None:
+            _check_absolute("--rest-key-file", config.rest_key_file)
     else:
         for option, value in (("--master", config.master_url),
                               ("--rest-url", config.rest_url),
@@ -104,12 +101,16 @@ def check_cluster_config(config: ClusterConfig) -> None:
                                  "local cluster runs its jobs on this host")
     if config.files_root is not None:
         root = config.files_root
-        if not root.startswith("/") or "\x00" in root or len(root) > 4096:
-            raise ValueError(f"--files-root {root!r}: expected an absolute path")
+        _check_absolute("--files-root", root)
         if not posixpath.normpath(root).strip("/"):
             raise ValueError("--files-root must not be /")
     if config.max_running is not None and config.max_running < 1:
         raise ValueError(f"--max-running {config.max_running}: must be at least 1")
+
+
+def _check_absolute(option: str, path: str) -> None:
+    if not path.startswith("/") or "\x00" in path or len(path) > 4096:
+        raise ValueError(f"{option} {path!r}: expected an absolute path")
 
 
 def check_link(config: ClusterConfig) -> None:

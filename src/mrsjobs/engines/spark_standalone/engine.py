@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from ..base import (
     LaunchSpec,
     Result,
 )
+from ..local.detached import write_atomic
 from ..reporting import Reporter
 from .logs import DriverLogs
 from .master import MasterUi
@@ -60,7 +60,9 @@ ENGINE = ClusterEngine.SPARK_STANDALONE
 #: Threads for the engine's HTTP calls (each waits at most its timeout).
 CALL_THREADS = 16
 T = TypeVar("T")
-#: In a job's run directory: a submission on its way, and the driver it made.
+#: In a job's run directory: a submission on its way, and the driver it made. Written
+#: whole but not synced to disk: they bridge a death of the service, as the store's own
+#: commits do (SQLite's WAL with ``synchronous=NORMAL``), not a crash of the host.
 SUBMITTING, SUBMITTED = "driver.submitting", "driver.json"
 
 
@@ -120,15 +122,6 @@ class _Watched:
     reported_app: bool = False
     #: Set when a kill went out: the watch asks again at once, and then often.
     nudge: asyncio.Event | None = None
-
-
-def _write(path: Path, text: str) -> None:
-    """``text`` in ``path``, whole or not at all. Not synced to disk: these records
-    bridge a death of the service, as the store's own commits do (SQLite's WAL with
-    ``synchronous=NORMAL``), not a crash of the host."""
-    part = path.with_name(path.name + ".part")
-    part.write_text(text)
-    os.replace(part, path)
 
 
 def _read(path: Path) -> str | None:
@@ -225,7 +218,7 @@ class SparkStandaloneEngine:
         call in one thread, so that nothing waits for a turn between them."""
         marker = spec.run_dir / SUBMITTING
         try:
-            _write(marker, launch.rest_url)
+            write_atomic(marker, launch.rest_url)
             submission = self._rest(launch.rest_url, launch.rest_key_file).create(
                 launch.request)
         except SparkRestError as exc:
@@ -238,7 +231,7 @@ class SparkStandaloneEngine:
                                    run_dir=str(spec.run_dir),
                                    rest_key_file=launch.rest_key_file)
         try:
-            _write(spec.run_dir / SUBMITTED, handle.dumps())
+            write_atomic(spec.run_dir / SUBMITTED, handle.dumps())
         except OSError as exc:
             log.warning("job %s: could not record driver %s in its run directory: %s",
                         spec.job_id, handle.driver_id, exc)
