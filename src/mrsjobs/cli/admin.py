@@ -16,8 +16,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from ..bootstrap import DEFAULT_COMPONENTS, ensure_defaults, open_accounts, open_store
 from ..containment.tenants import Tenants
 from ..domain.access import Role
@@ -25,8 +23,7 @@ from ..identity.accounts import Accounts
 from ..settings import Settings
 from ..store import Store
 from ..store.identity import Conflict, User
-
-err = Console(stderr=True)
+from .console import err
 
 
 def name_arg(value: str) -> str:
@@ -98,7 +95,7 @@ def project_create(args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         print(project_id)
-        err.print(f"cluster id : {cluster.id}", highlight=False)
+        err.print(f"cluster id : {cluster.id}")
     return 0
 
 

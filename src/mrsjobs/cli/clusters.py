@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from ..bootstrap import ensure_defaults, open_store
@@ -23,9 +22,7 @@ from ..settings import Settings
 from ..store import Cluster, Store
 from ..store.clusters import ClusterConflict
 from .admin import name_arg, project_arg
-
-out = Console()
-err = Console(stderr=True)
+from .console import err, out
 
 
 @contextmanager
@@ -91,8 +88,7 @@ def cluster_create(args: argparse.Namespace) -> int:
     else:
         print(cluster.id)
         err.print(f"{cluster.engine.value} cluster {cluster.name} in project "
-                  f"{cluster.project_id}; its files (hdfs:///) at {record['files_at']}",
-                  highlight=False)
+                  f"{cluster.project_id}; its files (hdfs:///) at {record['files_at']}")
     return 0
 
 
@@ -120,7 +116,7 @@ def cluster_show(args: argparse.Namespace) -> int:
     else:
         for key, value in record.items():
             shown = ",".join(value) if isinstance(value, list) else value
-            out.print(f"{key:11}: {'-' if shown is None else shown}", highlight=False)
+            out.print(f"{key:11}: {'-' if shown is None else shown}")
     return 0
 
 
@@ -133,8 +129,7 @@ def cluster_delete(args: argparse.Namespace) -> int:
         except ClusterNotFound:
             raise SystemExit(f"mrsjobs: no cluster {args.cluster_id}") from None
     err.print(f"deleted cluster {cluster.id} with the records of its {gone} ended jobs; "
-              f"its files at {_files_at(cluster, settings)} are left in place",
-              highlight=False)
+              f"its files at {_files_at(cluster, settings)} are left in place")
     return 0
 
 

@@ -14,16 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from . import config
 from .client import DEFAULT_ENDPOINT, Api, ApiError, add_arguments, error_of
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+from .console import err, out
 
 #: ``submit --wait`` exits with the job's result: 0 SUCCEEDED, these otherwise.
 EXIT_OF = {"SUCCEEDED": 0, "FAILED": 1, "KILLED": 3}
@@ -170,8 +167,8 @@ def wait(api: Api, job_id: str) -> dict[str, Any]:
         detail: dict[str, Any] = api.json("GET", f"{api.jobs_path}/{job_id}")["job_detail"]
         state = detail["job_state"]
         if state != seen:
-            err.print(f"{_time(int(time.time() * 1000))}  {job_id}  "
-                      f"[{STATE_STYLE.get(state, '')}]{state}[/]")
+            err.print(Text.assemble(f"{_time(int(time.time() * 1000))}  {job_id}  ",
+                                    (state, STATE_STYLE.get(state, ""))))
             seen = state
         if state in TERMINAL:
             said = f" ({detail['diagnostics']})" if detail.get("diagnostics") else ""

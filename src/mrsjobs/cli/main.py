@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.text import Text
 
 from ..bootstrap import ServerKeyMismatch, ensure_defaults, open_accounts, open_store
 from ..engines.local.shim import read_log
@@ -18,8 +18,7 @@ from . import jobs
 from .admin import add_commands
 from .client import Api, ApiError, add_arguments
 from .clusters import add_commands as add_cluster_commands
-
-err = Console(stderr=True)
+from .console import err
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -64,9 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # each time. A shorter interval keeps dispatch and kill latency low.
     sys.setswitchinterval(0.0005)
     title = "first start: " if defaults.created else ""
-    err.print(f"[bold]mrsjobs[/bold] {title}serving data directory {settings.data_dir}")
-    err.print(_first_call_help(settings, defaults.project_id, defaults.cluster_id),
-              highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("mrsjobs", "bold"),
+                            f" {title}serving data directory {settings.data_dir}"))
+    err.print(_first_call_help(settings, defaults.project_id, defaults.cluster_id), soft_wrap=True)
     # Connections are bounded (see connections.py): a thousand idle sockets must not
     # take every descriptor, and a socket that sends no request is closed.
     max_connections = connection_cap(settings.max_connections, raise_fd_limit())
@@ -209,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except ApiError as exc:
         # One line, the way the API says it: no traceback.
-        err.print(f"{exc.code}: {exc.message}", highlight=False, markup=False,
+        err.print(f"{exc.code}: {exc.message}",
                   soft_wrap=True)
         return 1
     except KeyboardInterrupt:
