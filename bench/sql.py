@@ -29,8 +29,10 @@ from _harness import Bench, Server, emit, log, parser, run_context
 from _harness import bench_workspace as workspace
 from _stats import ratio, summary
 
+# isort: split
+from tests.fixtures.sql import LONG_QUERY
+
 QUERY = "select count(*) from range(1000)"
-LONG_QUERY = "SELECT sum(id * 2) FROM range(0, 400000000000, 1, 4)"
 ENGINE_MARKER = b"spark.mrsjobs.sqlEngine.home="
 TARGETS = {"warm_p50_ms": 500.0, "warm_p99_ms": 1000.0, "kill_p50_ms": 100.0}
 

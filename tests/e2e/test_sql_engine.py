@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 from mrsjobs.containment.bridge import Bridge
 from mrsjobs.containment.tenants import NETNS_DIR, tenant_name
 from mrsjobs.engines.spark_connect.client import JobSession
+from tests.fixtures.sql import LONG_QUERY
 from tests.support.clients import assert_error, sdk_client
 from tests.support.procs import process_state
 from tests.support.server import Server, stop_server
@@ -35,8 +36,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 JOB_TIMEOUT = 240
 FINAL = ("FINISHED", "FAILED", "KILLED")
-#: A query that runs for minutes on two cores unless it is interrupted.
-LONG_QUERY = "SELECT sum(id * 2) FROM range(0, 400000000000, 1, 4)"
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +261,7 @@ def test_the_engine_dying_fails_its_job_and_the_next_gets_a_new_one(server: Serv
         wait_for(lambda: (engine_home(server) / "logs" / "server.log").exists())
         os.killpg(os.getpgid(pid), signal.SIGKILL)
         failed = server.wait_state(c, long, *FINAL, timeout=60)
-    assert (failed["job_state"], failed["job_result"]) == ("FAILED", "FAILED")
+    assert (failed["job_state"], failed["job_result"]) == ("FAILED", "FAILED"), failed
     (after,) = run(server, sql_job("after", "select 1 as one"))
     assert succeeded(after), server.log.read_text()[-3000:]
     assert engine_pid(server) != pid
