@@ -208,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except ApiError as exc:
         # One line, the way the API says it: no traceback.
-        err.print(f"{exc.code}: {exc.message}",
-                  soft_wrap=True)
+        err.print(f"{exc.code}: {exc.message}", soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         return 130
