@@ -30,6 +30,7 @@ from huaweicloudsdkmrs.v2 import (
 from mrsjobs.engines.spark_standalone.rest import DriverState, SparkRest
 from mrsjobs.supervisor.loop import KILL_GATE_ENV
 from tests.fixtures.sparkapp.build import COUNT_PY, PI, SLEEP
+from tests.fixtures.sql import LONG_QUERY
 from tests.support.clients import sdk_client
 from tests.support.procs import processes_with
 from tests.support.server import FAST, PYTHON, Server
@@ -293,7 +294,7 @@ def test_sql_runs_on_the_cluster_with_its_executors_on_the_workers(
 
     # A kill interrupts the job's query on the workers; the engine stays warm for the
     # next job.
-    long = submit(linked, "SELECT sum(id) FROM range(0, 400000000000, 1, 4)")
+    long = submit(linked, LONG_QUERY)
     with s.client() as c:
         path = f"/v2/{s.project_id}/clusters/{linked}/job-executions"
         wait_for(lambda: _detail(c, path, long)["job_state"] == "RUNNING",
@@ -344,7 +345,7 @@ def test_cold_sql_drivers_join_the_cluster_and_a_kill_ends_them_everywhere(
 
         long = _submit(c, path, {"job_type": "SparkSql", "job_name": "long",
                                  "properties": small,
-                                 "arguments": ["SELECT sum(id) FROM range(0, 400000000000, 1, 4)"]})
+                                 "arguments": [LONG_QUERY]})
         stderr = s.data_dir / "runs" / long / "stderr.log"
         app_id = wait_for(lambda: _app_of(stderr), timeout=APP_TIMEOUT_S, interval=0.1,
                           message=f"{long} connected to the master")

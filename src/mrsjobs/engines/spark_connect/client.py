@@ -12,7 +12,7 @@ import contextlib
 import datetime
 import decimal
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
@@ -98,12 +98,20 @@ class JobSession:
         for key, value in conf.items():
             self._spark.conf.set(key, value)
 
-    def run(self, index: int, statement: str, max_rows: int) -> StatementResult:
+    def run(self, index: int, statement: str, max_rows: int,
+            go_on: Callable[[], bool] = lambda: True) -> StatementResult | None:
         """Run one statement (in the calling thread, which carries the job's tag) and
         keep at most ``max_rows`` of its rows. A statement without columns (DDL, DML)
-        gives ``{"result": "succeed"}`` as MRS does."""
+        gives ``{"result": "succeed"}`` as MRS does.
+
+        A query is two operations: its analysis, then its rows. An interrupt may meet
+        the first just as it ends, without effect, so ``go_on`` is asked between them;
+        None if it said no."""
         self._spark.addTag(self.job_id)
-        table = self._spark.sql(statement).limit(max_rows + 1).toArrow()
+        frame = self._spark.sql(statement)
+        if not go_on():
+            return None
+        table = frame.limit(max_rows + 1).toArrow()
         if table.num_columns == 0:
             return StatementResult(index, [{"result": "succeed"}])
         rows: list[Row] = [{k: _text(v) for k, v in row.items()}

@@ -30,6 +30,7 @@ from ..local.commands import LOOPBACK_CONF, LocalCluster
 from ..router import Commands
 from ..spark_standalone.client import ClientMode
 from .engine import SqlLaunch
+from .listener import LISTENER, javac_of, listener_classes
 from .server import ConnectServer, ServerConfig, ServerError
 
 #: The largest SQL script the engine reads from a cluster's file area.
@@ -203,11 +204,16 @@ class SqlCommands:
                     return {**catalog(), **client.driver_conf(config, project_id)}
                 except LaunchFailed as exc:
                     raise ServerError(str(exc)) from exc
+        # A killed query must not leave a stage running on the engine's cores.
+        classes = listener_classes(s.data_dir.resolve() / "lib", s.spark_dir / "jars",
+                                   javac_of(s.java))
+        conf |= {"spark.extraListeners": LISTENER, "spark.driver.extraClassPath": str(classes)}
         server = ServerConfig(
             home=s.cluster_dir(cluster_id).resolve() / "sql-engine",
             spark_submit=s.spark_submit_cmd, master=master,
             driver_memory=s.sql_engine_memory, java_options=s.driver_java_options,
-            conf=conf, read=local.read_paths(), write=tuple(write), env=local.job_env(),
+            conf=conf, read=(*local.read_paths(), classes), write=tuple(write),
+            env=local.job_env(),
             idle_s=s.sql_engine_idle_s)
         return ConnectServer(server, containment if containment.sandbox else None, tenant,
                              conf_of)

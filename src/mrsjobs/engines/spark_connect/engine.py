@@ -229,7 +229,10 @@ class SparkConnectEngine:
             for index, statement in enumerate(launch.statements):
                 if self._kill_asked(job_id):
                     raise _Killed
-                result = session.run(index, statement, self.max_rows)
+                result = session.run(index, statement, self.max_rows,
+                                     lambda: not self._kill_asked(job_id))
+                if result is None:
+                    raise _Killed
                 self.results.save_sql_result(job_id, result)
                 if result.truncated:
                     truncated.append(index)
