@@ -149,20 +149,14 @@ class Capacity:
         #: Called (from a worker thread) after each background reading.
         self.on_read: Callable[[], None] | None = None
 
-    def state(self, web_url: str, max_age_s: float | None = None) -> MasterState | None:
-        """The master's state, read now if the last one is older than ``max_age_s``
-        (default ``ttl_s``), else the last one, with a newer one asked for in the
-        background once it is older than ``ttl_s``; None if it cannot be read. May
-        wait on the master (not for the loop)."""
-        limit = self.ttl_s if max_age_s is None else max(max_age_s, self.ttl_s)
+    def state(self, web_url: str, max_age_s: float) -> MasterState | None:
+        """The master's state as last read if that is younger than ``max_age_s``, else
+        read now; None if it cannot be read. May wait on the master (not for the loop).
+        It starts no reading in the background: a submit asks for the workers' sizes
+        only, and a reading beside the submit's own call to the master slows both."""
         with self._lock:
             cached = self._cached.setdefault(web_url, _Cached())
-            age = time.monotonic() - cached.read_at
-            usable = cached.state is not None and age < limit
-            if usable and age >= self.ttl_s and not cached.reading:
-                cached.reading = True
-                threading.Thread(target=self._read_and_tell, args=(web_url,), daemon=True,
-                                 name="spark-capacity").start()
+            usable = cached.state is not None and time.monotonic() - cached.read_at < max_age_s
         if not usable:
             self._read(web_url)
         return cached.state
