@@ -13,9 +13,10 @@ Part 1, latency, taking turns sample by sample with raw REST calls to the master
   RUNNING, which adds each side's own polling delay. The service is asked for the
   ``launcher_id`` every 50 ms only: asked every 2 ms, its API took the CPU its dispatch
   needed (``at_master`` does not depend on that poll).
-- kill: the driver's application has its executor (the master grants it its core;
-  the service's side learns the app's id from the job's ``app_id``, the raw side from
-  the driver's log page on its worker), then t0 just before the call,
+- kill: the driver's executor has registered with it (both sides read the driver's
+  log page on its worker, so that both kill a driver at the same point of its life: one
+  killed while its executor still starts shuts down sooner, by about 100 ms here; the
+  service's side also waits for the job's ``app_id``), then t0 just before the call,
   until the job reads KILLED (the service writes it once the master has the driver
   KILLED and its application ended) or, raw, until ``status`` reads KILLED. The
   service's end is the ``finished_time`` it records (its commit follows at once): the
@@ -76,6 +77,7 @@ SERVICE_POLL_S = 0.05
 #: it; slow, so that it does not load the hosts the killed driver shuts down on.
 END_POLL_S = 0.25
 _APP_ID = re.compile(r"app ID (app-[0-9]+-[0-9]+)")
+_EXECUTOR_REGISTERED = "Registered executor"
 
 
 def _ms(seconds: float) -> float:
@@ -101,13 +103,26 @@ class Sides:
         wait_for(lambda: self.rest.status(driver_id).state is DriverState.RUNNING,
                  timeout=APP_TIMEOUT_S, interval=POLL_S, message=f"{driver_id} RUNNING")
 
-    def _executing(self, app_id: str) -> None:
-        """Wait until the master has granted the application its executor's core: a
-        kill then finds the same at work on both sides (a driver killed before its
-        executor came up shuts down sooner)."""
-        with self.cluster.ui() as ui:
-            wait_for(lambda: (app := ui.state().app(app_id)) is not None and app.cores >= 1,
-                     timeout=APP_TIMEOUT_S, interval=0.05, message=f"{app_id} executing")
+    def _driver_log(self, driver_id: str) -> str:
+        """The driver's stderr so far, read from its worker's log page."""
+        worker_id = self.rest.status(driver_id).worker_id
+        worker = next(w for w in self.cluster.ui().state().workers if w.id == worker_id)
+        return self.http.get(f"{worker.web_url}/log/", params={
+            "driverId": driver_id, "logType": "stderr", "offset": 0,
+            "byteLength": 1 << 20}).text
+
+    def _executing(self, driver_id: str) -> str:
+        """Wait until the driver's executor has registered with it (its log says so),
+        and return its application's id: both sides then kill a driver at the same
+        point of its life, with an executor to stop (one killed while its executor
+        still starts shuts down sooner)."""
+        def registered() -> str | None:
+            text = self._driver_log(driver_id)
+            found = _APP_ID.search(text)
+            return found.group(1) if found and _EXECUTOR_REGISTERED in text else None
+
+        return wait_for(registered, timeout=APP_TIMEOUT_S, interval=0.05,
+                        message=f"{driver_id}'s executor registered")
 
     def _started_after(self, driver_id: str, t0_wall: float) -> float:
         """Milliseconds from ``t0_wall`` (``time.time()``) to the driver's start as the
@@ -131,9 +146,10 @@ class Sides:
         self._running(detail["launcher_id"])
         submit = time.monotonic() - t0
         at_master = self._started_after(detail["launcher_id"], t0_wall)
-        app_id = wait_for(lambda: s.show(c, job_id)["app_id"], timeout=APP_TIMEOUT_S,
-                          interval=0.05, message=f"{job_id} app id")
-        self._executing(app_id)
+        app_id = self._executing(detail["launcher_id"])
+        # The service knows the application too (it confirms a kill by it).
+        wait_for(lambda: s.show(c, job_id)["app_id"] == app_id, timeout=APP_TIMEOUT_S,
+                 interval=0.05, message=f"{job_id} app id")
         driver_killed: list[float] = []
         poller = threading.Thread(target=self._note_killed,
                                   args=(detail["launcher_id"], driver_killed))
@@ -172,19 +188,7 @@ class Sides:
         self._running(driver_id)
         submit = time.monotonic() - t0
         at_master = self._started_after(driver_id, t0_wall)
-        status = self.rest.status(driver_id)
-        worker = next(w for w in self.cluster.ui().state().workers
-                      if w.id == status.worker_id)
-
-        def app_known() -> str | None:
-            page = self.http.get(f"{worker.web_url}/log/", params={
-                "driverId": driver_id, "logType": "stderr", "offset": 0,
-                "byteLength": 1 << 20})
-            found = _APP_ID.search(page.text)
-            return found.group(1) if found else None
-
-        self._executing(wait_for(app_known, timeout=APP_TIMEOUT_S, interval=0.05,
-                                 message="app id"))
+        self._executing(driver_id)
         t1 = time.monotonic()
         self.rest.kill(driver_id)
         wait_for(lambda: self.rest.status(driver_id).state is DriverState.KILLED,
