@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from mrsjobs.containment.bridge import Bridge
 from mrsjobs.containment.tenants import NETNS_DIR, tenant_name
-from mrsjobs.engines.spark_connect.client import JobSession
+from mrsjobs.engines.spark_connect.client import JobSession, session_id
 from tests.fixtures.sql import LONG_QUERY
 from tests.support.clients import assert_error, sdk_client
 from tests.support.procs import process_state
@@ -72,6 +72,15 @@ def engine_pids(server: Server) -> list[int]:
         if any(a.startswith(marker) for a in args) and state and state[0] not in "zZX":
             found.append(int(entry))
     return found
+
+
+def querying(server: Server, job_id: str) -> bool:
+    """Whether a Spark job of ``job_id``'s session has started on the engine."""
+    log = engine_home(server) / "logs" / "server.log"
+    mark = f'session_id: "{session_id(job_id)}"'
+    return log.exists() and any(
+        "DAGScheduler: Got " in line and mark in line
+        for line in log.read_text(errors="replace").splitlines())
 
 
 def engine_pid(server: Server, cluster_id: str | None = None) -> int:
@@ -254,11 +263,13 @@ print("PROBE", " ".join(out), flush=True)
 
 def test_the_engine_dying_fails_its_job_and_the_next_gets_a_new_one(server: Server) -> None:
     assert all(succeeded(j) for j in run(server, sql_job("warm", "select 1")))
-    pid = engine_pid(server)
     with server.client() as c:
         long = server.submit(c, sql_job("doomed", LONG_QUERY))
-        server.wait_state(c, long, "RUNNING", timeout=JOB_TIMEOUT)
-        wait_for(lambda: (engine_home(server) / "logs" / "server.log").exists())
+        # Its query's tasks run on the engine (RUNNING alone comes before its statement
+        # reaches the engine: an engine killed then is started again for it).
+        wait_for(lambda: querying(server, long), timeout=JOB_TIMEOUT,
+                 message=f"{long}'s query on the engine")
+        pid = engine_pid(server)
         os.killpg(os.getpgid(pid), signal.SIGKILL)
         failed = server.wait_state(c, long, *FINAL, timeout=60)
     assert (failed["job_state"], failed["job_result"]) == ("FAILED", "FAILED"), failed
