@@ -103,21 +103,19 @@ class Sides:
         wait_for(lambda: self.rest.status(driver_id).state is DriverState.RUNNING,
                  timeout=APP_TIMEOUT_S, interval=POLL_S, message=f"{driver_id} RUNNING")
 
-    def _driver_log(self, driver_id: str) -> str:
-        """The driver's stderr so far, read from its worker's log page."""
-        worker_id = self.rest.status(driver_id).worker_id
-        worker = next(w for w in self.cluster.ui().state().workers if w.id == worker_id)
-        return self.http.get(f"{worker.web_url}/log/", params={
-            "driverId": driver_id, "logType": "stderr", "offset": 0,
-            "byteLength": 1 << 20}).text
-
     def _executing(self, driver_id: str) -> str:
         """Wait until the driver's executor has registered with it (its log says so),
         and return its application's id: both sides then kill a driver at the same
         point of its life, with an executor to stop (one killed while its executor
         still starts shuts down sooner)."""
+        worker_id = self.rest.status(driver_id).worker_id
+        with self.cluster.ui() as ui:
+            worker = next(w for w in ui.state().workers if w.id == worker_id)
+        log_page = {"driverId": driver_id, "logType": "stderr", "offset": 0,
+                    "byteLength": 1 << 20}
+
         def registered() -> str | None:
-            text = self._driver_log(driver_id)
+            text = self.http.get(f"{worker.web_url}/log/", params=log_page).text
             found = _APP_ID.search(text)
             return found.group(1) if found and _EXECUTOR_REGISTERED in text else None
 

@@ -267,7 +267,7 @@ def test_the_engine_dying_fails_its_job_and_the_next_gets_a_new_one(server: Serv
         long = server.submit(c, sql_job("doomed", LONG_QUERY))
         # Its query's tasks run on the engine (RUNNING alone comes before its statement
         # reaches the engine: an engine killed then is started again for it).
-        wait_for(lambda: querying(server, long), timeout=JOB_TIMEOUT,
+        wait_for(lambda: querying(server, long), timeout=JOB_TIMEOUT, interval=0.1,
                  message=f"{long}'s query on the engine")
         pid = engine_pid(server)
         os.killpg(os.getpgid(pid), signal.SIGKILL)
